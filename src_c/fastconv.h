@@ -1,0 +1,152 @@
+/* fastconv C API: float32 kernels for convolutional networks.
+ *
+ * Conventions (all functions):
+ *   - Tensors are dense, C-contiguous float32: NCHW for 2-D, NCW for 1-D (a 1-D op is
+ *     the 2-D op with H = 1 and kernel_h = 1).
+ *   - A kernel writes only into memory it is given and returns an fc_status; it never
+ *     allocates inside its loops. Scratch memory is sized by the matching
+ *     *_workspace_size() query and passed in by the caller.
+ *   - Every function re-validates its parameters (sizes positive, products that do not
+ *     overflow, output sizes that match the output-size rule) even though the Python
+ *     layer already did: the C layer trusts nothing.
+ *   - `num_threads` in a params struct is the OpenMP team size for that call (>= 1). Work
+ *     is split over output elements only, never over a reduction, so the result is
+ *     bit-identical for every thread count.
+ *   - Pure C99 (plus OpenMP pragmas); no Python.h.
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    FC_OK = 0,
+    FC_EINVAL = -1,       /* bad argument: null pointer, size < 1, option out of range */
+    FC_ESHAPE = -2,       /* sizes that do not fit together (e.g. output size rule) */
+    FC_ENOMEM = -3,       /* workspace too small or allocation failed */
+    FC_EOVERFLOW = -4,    /* an element count or byte count overflows size_t */
+    FC_EUNSUPPORTED = -5  /* the requested algorithm cannot serve this configuration */
+} fc_status;
+
+const char *fc_status_string(fc_status s);
+
+/* ---------------------------------------------------------------- CPU and threads */
+
+typedef enum { FC_ISA_SCALAR = 0, FC_ISA_AVX2 = 1 } fc_isa;
+
+/* 1 if the CPU has AVX2 and FMA and the OS saves YMM state (CPUID + XGETBV). */
+int fc_cpu_has_avx2_fma(void);
+/* Select the kernel family; FC_EUNSUPPORTED if the CPU cannot run it. */
+fc_status fc_set_isa(fc_isa isa);
+fc_isa fc_get_isa(void);
+const char *fc_isa_name(fc_isa isa);
+
+/* 1 if built with OpenMP. */
+int fc_have_openmp(void);
+/* Default team size: OMP_NUM_THREADS if set, else the number of cores. */
+int fc_default_num_threads(void);
+
+/* ---------------------------------------------------------------- SGEMM
+ * C[m, n] = A[m, k] * B[k, n] (+ bias) (then max(0, .) when relu),
+ * with arbitrary element strides for A and B (row stride rs, column stride cs), so
+ * transposed operands need no copy. C has unit column stride and row stride rs_c.
+ * bias_m (length m, added to every row i) and bias_n (length n, added to every column j)
+ * are optional (NULL). When accumulate is 1, C is added to instead of overwritten
+ * (C += A*B, bias and relu applied after), e.g. to sum over groups of K.
+ */
+typedef struct {
+    int64_t m, n, k;
+    const float *a; int64_t rs_a, cs_a;
+    const float *b; int64_t rs_b, cs_b;
+    float *c; int64_t rs_c;
+    const float *bias_m;
+    const float *bias_n;
+    int relu;
+    int accumulate;
+    int num_threads;
+} fc_gemm_args;
+
+fc_status fc_sgemm_workspace_size(const fc_gemm_args *args, size_t *bytes);
+fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_bytes);
+
+/* ---------------------------------------------------------------- convolution */
+
+typedef enum { FC_CONV_AUTO = 0, FC_CONV_DIRECT = 1, FC_CONV_IM2COL = 2 } fc_conv_algo;
+
+typedef struct {
+    int64_t batch, in_channels, in_h, in_w;
+    int64_t out_channels, kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t pad_top, pad_left, pad_bottom, pad_right;   /* >= 0 */
+    int64_t dilation_h, dilation_w;
+    int64_t groups;
+    int64_t out_h, out_w;     /* must equal the output-size rule (checked) */
+    int relu;                 /* fuse max(0, .) after the bias */
+    int num_threads;
+} fc_conv2d_params;
+
+/* Validate every field; FC_ESHAPE if out_h/out_w disagree with
+ * floor((in + pad_begin + pad_end - dilation*(kernel-1) - 1) / stride) + 1. */
+fc_status fc_conv2d_check(const fc_conv2d_params *p);
+/* FC_OK if `algo` can serve p, else FC_EUNSUPPORTED. */
+fc_status fc_conv2d_supports(const fc_conv2d_params *p, fc_conv_algo algo);
+/* The algorithm FC_CONV_AUTO resolves to for p (see fc_conv.c for the rule). */
+fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p);
+fc_status fc_conv2d_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo, size_t *bytes);
+/* x: [batch, in_channels, in_h, in_w]; w: [out_channels, in_channels/groups, kernel_h,
+ * kernel_w]; bias: [out_channels] or NULL; y: [batch, out_channels, out_h, out_w]. */
+fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo,
+                    const float *x, const float *w, const float *bias, float *y,
+                    void *workspace, size_t workspace_bytes);
+
+/* The naive oracle (src_c/ref/): seven nested loops, bounds tested per tap, no SIMD,
+ * one thread. Same layout and semantics as fc_conv2d. */
+fc_status fc_ref_conv2d(const fc_conv2d_params *p, const float *x, const float *w,
+                        const float *bias, float *y);
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef struct {
+    int64_t batch, channels, in_h, in_w;
+    int64_t kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t pad_top, pad_left, pad_bottom, pad_right;   /* >= 0 */
+    int64_t dilation_h, dilation_w;   /* max pooling only; must be 1 for average */
+    int ceil_mode;
+    int count_include_pad;            /* average pooling only */
+    int64_t out_h, out_w;             /* must equal the output-size rule (checked) */
+    int num_threads;
+} fc_pool2d_params;
+
+/* Output size per axis: floor (or ceil with ceil_mode) of
+ * (in + pad_begin + pad_end - dilation*(kernel-1) - 1) / stride, plus 1; with ceil_mode a
+ * last window that would start inside the end padding is dropped (PyTorch / ONNX Runtime).
+ * A max-pool window holding a NaN gives NaN. Average pooling divides by the taps inside
+ * [-pad_begin, in + pad_end) with count_include_pad, else by the taps inside the input. */
+fc_status fc_pool2d_check(const fc_pool2d_params *p);
+fc_status fc_max_pool2d(const fc_pool2d_params *p, const float *x, float *y);
+fc_status fc_avg_pool2d(const fc_pool2d_params *p, const float *x, float *y);
+/* x: [planes, size] -> y: [planes]: the mean / max over each plane of `size` floats. */
+fc_status fc_global_avg_pool(int64_t planes, int64_t size, const float *x, float *y, int num_threads);
+fc_status fc_global_max_pool(int64_t planes, int64_t size, const float *x, float *y, int num_threads);
+
+fc_status fc_ref_max_pool2d(const fc_pool2d_params *p, const float *x, float *y);
+fc_status fc_ref_avg_pool2d(const fc_pool2d_params *p, const float *x, float *y);
+
+/* ---------------------------------------------------------------- elementwise */
+
+/* y = max(0, x), NaN stays NaN; x may equal y. */
+fc_status fc_relu(int64_t n, const float *x, float *y, int num_threads);
+/* Softmax over the middle axis of x viewed as [outer, len, inner]; x may equal y. */
+fc_status fc_softmax(int64_t outer, int64_t len, int64_t inner, const float *x, float *y,
+                     int num_threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FASTCONV_H */

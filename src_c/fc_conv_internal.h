@@ -1,0 +1,20 @@
+/* Internal interface between the convolution front (fc_conv.c: validation, algorithm
+ * choice, dispatch) and the algorithm drivers. Each driver validates nothing that
+ * fc_conv2d_check already did, but must respect the workspace size it reported. */
+#ifndef FC_CONV_INTERNAL_H
+#define FC_CONV_INTERNAL_H
+#include "fc_internal.h"
+
+/* direct convolution: src_c/fc_conv_direct.c */
+fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p);
+fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *bytes);
+fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const float *w,
+                           const float *bias, float *y, void *workspace, size_t workspace_bytes);
+
+/* im2col + GEMM: src_c/fc_conv_im2col.c */
+fc_status fc_conv2d_im2col_supports(const fc_conv2d_params *p);
+fc_status fc_conv2d_im2col_workspace_size(const fc_conv2d_params *p, size_t *bytes);
+fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const float *w,
+                           const float *bias, float *y, void *workspace, size_t workspace_bytes);
+
+#endif

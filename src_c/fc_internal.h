@@ -1,0 +1,71 @@
+/* Internal helpers shared by the C kernels: checked size arithmetic, alignment,
+ * OpenMP shims and the active instruction set. Not part of the public API. */
+#ifndef FC_INTERNAL_H
+#define FC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "fastconv.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Workspace carve-outs are aligned to a cache line (also enough for 32-byte AVX loads). */
+#define FC_ALIGN 64
+#define FC_ROUND_UP(x, a) ((((x) + (a) - 1) / (a)) * (a))
+#define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The instruction set every driver dispatches on; read once per call. */
+fc_isa fc_active_isa(void);
+
+/* Checked size arithmetic: 0 on success, nonzero on overflow (result untouched). */
+static inline int fc_mul_size(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return 1;
+    *out = a * b;
+    return 0;
+}
+static inline int fc_add_size(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return 1;
+    *out = a + b;
+    return 0;
+}
+/* Product of n non-negative int64 values as size_t; nonzero on overflow or negative. */
+static inline int fc_count(size_t *out, int n, const int64_t *v) {
+    size_t acc = 1;
+    for (int i = 0; i < n; i++) {
+        if (v[i] < 0) return 1;
+        if ((uint64_t)v[i] > (uint64_t)SIZE_MAX) return 1;
+        if (fc_mul_size(acc, (size_t)v[i], &acc)) return 1;
+    }
+    *out = acc;
+    return 0;
+}
+/* Round a byte count up to FC_ALIGN; nonzero on overflow. */
+static inline int fc_align_size(size_t a, size_t *out) {
+    if (a > SIZE_MAX - (FC_ALIGN - 1)) return 1;
+    *out = FC_ROUND_UP(a, (size_t)FC_ALIGN);
+    return 0;
+}
+/* Align a pointer up to FC_ALIGN. */
+static inline void *fc_align_ptr(void *p) {
+    uintptr_t u = (uintptr_t)p;
+    return (void *)FC_ROUND_UP(u, (uintptr_t)FC_ALIGN);
+}
+
+/* Floor division for a non-negative numerator and positive divisor kept in int64. */
+static inline int64_t fc_out_size(int64_t in, int64_t pad_begin, int64_t pad_end,
+                                  int64_t kernel, int64_t stride, int64_t dilation,
+                                  int ceil_mode) {
+    int64_t span = in + pad_begin + pad_end - dilation * (kernel - 1) - 1;
+    if (span < 0) return 0;
+    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    /* ceil_mode: a last window starting inside the end padding is dropped */
+    if (ceil_mode && (out - 1) * stride >= in + pad_begin) out--;
+    return out;
+}
+
+static inline int fc_clamp_threads(int n) { return n < 1 ? 1 : n; }
+
+#endif /* FC_INTERNAL_H */
