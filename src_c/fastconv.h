@@ -50,6 +50,8 @@ const char *fc_isa_name(fc_isa isa);
 int fc_have_openmp(void);
 /* Default team size: OMP_NUM_THREADS if set, else the number of cores. */
 int fc_default_num_threads(void);
+/* The compiler that built the kernels, e.g. "gcc 12.2.0". */
+const char *fc_compiler(void);
 
 /* ---------------------------------------------------------------- SGEMM
  * C[m, n] = A[m, k] * B[k, n] (+ bias) (then max(0, .) when relu),
@@ -145,6 +147,13 @@ fc_status fc_relu(int64_t n, const float *x, float *y, int num_threads);
 /* Softmax over the middle axis of x viewed as [outer, len, inner]; x may equal y. */
 fc_status fc_softmax(int64_t outer, int64_t len, int64_t inner, const float *x, float *y,
                      int num_threads);
+
+/* ---------------------------------------------------------------- machine limits */
+
+/* GFLOP/s of a loop of independent FMAs run on num_threads threads for about `seconds`
+ * (the AVX2/FMA loop when the active ISA is AVX2, else a plain C multiply-add loop):
+ * the peak that the benchmark reports speeds against. */
+double fc_measure_fma_peak(int num_threads, double seconds);
 
 #ifdef __cplusplus
 }

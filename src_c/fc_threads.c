@@ -19,3 +19,13 @@ int fc_default_num_threads(void) {
     return 1;
 #endif
 }
+
+const char *fc_compiler(void) {
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown C compiler";
+#endif
+}

@@ -1,0 +1,40 @@
+"""fastconv: a CPU inference engine for convolutional networks.
+
+C kernels (OpenMP threads, AVX2/FMA SIMD with a portable fallback) under a Cython
+binding; this package is the functional API over them. See DESIGN.md for the contract.
+"""
+import os as _os
+
+from fastconv import _kernels
+from fastconv.errors import ModelFormatError, ShapeError, UnsupportedOperatorError
+from fastconv.functional import (
+    avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_workspace_bytes, cpu_info,
+    get_num_threads, global_avg_pool2d, global_max_pool2d, linear, max_pool1d, max_pool2d,
+    relu, set_num_threads, softmax,
+)
+
+__version__ = "0.1.0"
+
+
+def _select_isa() -> None:
+    """Pick the kernel family once: FASTCONV_ISA=scalar|avx2 forces one, otherwise AVX2
+    when CPUID and XGETBV say it can run, else the portable scalar kernels."""
+    forced = _os.environ.get("FASTCONV_ISA", "").strip().lower()
+    if forced:
+        if forced not in ("scalar", "avx2"):
+            raise ImportError(f"FASTCONV_ISA={forced!r}: expected 'scalar' or 'avx2'")
+        if forced == "avx2" and not _kernels.has_avx2():
+            raise ImportError("FASTCONV_ISA=avx2, but this CPU (or OS) cannot run AVX2/FMA")
+        _kernels.set_isa(forced)
+    else:
+        _kernels.set_isa("avx2" if _kernels.has_avx2() else "scalar")
+
+
+_select_isa()
+
+__all__ = [
+    "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
+    "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
+    "conv2d_workspace_bytes", "set_num_threads", "get_num_threads", "cpu_info",
+    "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
+]

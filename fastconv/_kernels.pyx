@@ -1,0 +1,416 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Thin binding over the C kernels (src_c/fastconv.h).
+
+It checks dtype, rank and contiguity, allocates outputs and workspaces as NumPy arrays,
+releases the GIL around every kernel call and turns C status codes into exceptions. No
+argument normalisation and no algorithm logic: that is fastconv.functional's job.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+from fastconv.errors import ShapeError
+
+cnp.import_array()
+
+_ALGOS = {"auto": FC_CONV_AUTO, "direct": FC_CONV_DIRECT, "im2col": FC_CONV_IM2COL}
+_ALGO_NAMES = {int(FC_CONV_DIRECT): "direct", int(FC_CONV_IM2COL): "im2col"}
+
+cdef int _num_threads = fc_default_num_threads()
+
+
+# ------------------------------------------------------------------ status and checks
+
+cdef int _raise(fc_status st, str where) except -1:
+    msg = f"{where}: {fc_status_string(st).decode()}"
+    if st == FC_ESHAPE:
+        raise ShapeError(msg)
+    if st == FC_ENOMEM:
+        raise MemoryError(msg)
+    if st == FC_EOVERFLOW:
+        raise ValueError(msg + " (element or byte count exceeds the address space)")
+    raise ValueError(msg)
+
+
+cdef inline int _check(fc_status st, str where) except -1:
+    if st != FC_OK:
+        _raise(st, where)
+    return 0
+
+
+cdef cnp.ndarray _f32(object a, int ndim, str name, str where):
+    """`a` as a float32 C-contiguous array of rank ndim (the functional layer converts;
+    here anything else is a caller bug and raises)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{where}: {name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{where}: {name} must be float32, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ShapeError(f"{where}: {name} must have {ndim} dimensions, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{where}: {name} must be C-contiguous")
+    return a
+
+
+cdef inline const float *_ptr(cnp.ndarray a):
+    """Data pointer of a validated array, NULL for None (taken while holding the GIL)."""
+    return NULL if a is None else <const float *>cnp.PyArray_DATA(a)
+
+
+cdef inline float *_wptr(cnp.ndarray a):
+    return <float *>cnp.PyArray_DATA(a)
+
+
+cdef cnp.ndarray _workspace(size_t nbytes):
+    return np.empty(max(<Py_ssize_t>nbytes, 1), dtype=np.uint8)
+
+
+# ------------------------------------------------------------------ CPU and threads
+
+def has_avx2():
+    """True if the CPU can run the AVX2/FMA kernels (CPUID + XGETBV)."""
+    return bool(fc_cpu_has_avx2_fma())
+
+
+def set_isa(str name):
+    """Select the kernel family: "scalar" or "avx2"."""
+    if name == "scalar":
+        st = fc_set_isa(FC_ISA_SCALAR)
+    elif name == "avx2":
+        st = fc_set_isa(FC_ISA_AVX2)
+    else:
+        raise ValueError(f"set_isa: unknown ISA {name!r}; expected 'scalar' or 'avx2'")
+    if st == FC_EUNSUPPORTED:
+        raise ValueError(f"set_isa: this CPU cannot run the {name!r} kernels")
+    _check(st, "set_isa")
+
+
+def get_isa():
+    return fc_isa_name(fc_get_isa()).decode()
+
+
+def have_openmp():
+    return bool(fc_have_openmp())
+
+
+def compiler():
+    return fc_compiler().decode()
+
+
+def default_num_threads():
+    return fc_default_num_threads()
+
+
+def set_num_threads(int n):
+    global _num_threads
+    if n < 1:
+        raise ValueError(f"set_num_threads: need n >= 1, got {n}")
+    _num_threads = n
+
+
+def get_num_threads():
+    return _num_threads
+
+
+def fma_peak(int num_threads, double seconds=0.2):
+    """Measured GFLOP/s of an FMA loop on num_threads threads (the machine's peak)."""
+    cdef double r
+    if num_threads < 1:
+        raise ValueError("fma_peak: num_threads must be >= 1")
+    with nogil:
+        r = fc_measure_fma_peak(num_threads, seconds)
+    return r
+
+
+def out_size(int64_t n, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride,
+             int64_t dilation, bint ceil_mode):
+    """The output-size rule (one definition, in C): may return <= 0 for no output."""
+    return fc_out_size(n, pad_begin, pad_end, kernel, stride, dilation, ceil_mode)
+
+
+# ------------------------------------------------------------------ GEMM
+
+def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None):
+    """c[m, n] = a[m, k] @ b[k, n] (+ bias_m[:, None]) (+ bias_n[None, :]) (then ReLU).
+    a and b are float32 2-D arrays with any element strides (e.g. b = w.T)."""
+    cdef cnp.ndarray A, B, C, BM = None, BN = None, ws
+    cdef fc_gemm_args g
+    cdef size_t nbytes
+    cdef fc_status st
+    cdef void *wsp
+    for name, arr in (("a", a), ("b", b)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.ndim != 2:
+            raise TypeError(f"sgemm: {name} must be a 2-D float32 array")
+        if any(s % 4 for s in arr.strides):
+            raise ValueError(f"sgemm: {name} strides must be whole float32 elements")
+    A, B = a, b
+    if A.shape[1] != B.shape[0]:
+        raise ShapeError(f"sgemm: a is {a.shape} and b is {b.shape}: inner sizes differ")
+    m, k, n = A.shape[0], A.shape[1], B.shape[1]
+    C = np.empty((m, n), dtype=np.float32)
+    if m == 0 or n == 0:
+        return C
+    if k == 0:
+        C[...] = 0
+        if bias_m is not None or bias_n is not None or relu:
+            raise ValueError("sgemm: k = 0 with bias or relu is not supported")
+        return C
+    if bias_m is not None:
+        BM = _f32(bias_m, 1, "bias_m", "sgemm")
+        if BM.shape[0] != m:
+            raise ShapeError(f"sgemm: bias_m has {BM.shape[0]} entries, expected {m}")
+    if bias_n is not None:
+        BN = _f32(bias_n, 1, "bias_n", "sgemm")
+        if BN.shape[0] != n:
+            raise ShapeError(f"sgemm: bias_n has {BN.shape[0]} entries, expected {n}")
+    g.m, g.n, g.k = m, n, k
+    g.a = _ptr(A); g.rs_a = A.strides[0] // 4; g.cs_a = A.strides[1] // 4
+    g.b = _ptr(B); g.rs_b = B.strides[0] // 4; g.cs_b = B.strides[1] // 4
+    g.c = _wptr(C); g.rs_c = n
+    g.bias_m = _ptr(BM)
+    g.bias_n = _ptr(BN)
+    g.relu = relu
+    g.accumulate = 0
+    g.num_threads = _num_threads if num_threads is None else num_threads
+    _check(fc_sgemm_workspace_size(&g, &nbytes), "sgemm")
+    ws = _workspace(nbytes)
+    wsp = cnp.PyArray_DATA(ws)
+    with nogil:
+        st = fc_sgemm(&g, wsp, nbytes)
+    _check(st, "sgemm")
+    return C
+
+
+# ------------------------------------------------------------------ convolution
+
+cdef int _conv_params(fc_conv2d_params *p, tuple xs, tuple ws, stride, pads,
+                      dilation, int64_t groups, bint relu, int num_threads) except -1:
+    """Fill p from the shapes of x [N,C,H,W] and w [Co,C/groups,kh,kw]."""
+    if len(xs) != 4 or len(ws) != 4:
+        raise ShapeError(f"conv2d: x {xs} and weight {ws} must both have 4 dimensions")
+    p.batch, p.in_channels, p.in_h, p.in_w = xs
+    p.out_channels, p.kernel_h, p.kernel_w = ws[0], ws[2], ws[3]
+    p.stride_h, p.stride_w = stride
+    p.pad_top, p.pad_left, p.pad_bottom, p.pad_right = pads
+    p.dilation_h, p.dilation_w = dilation
+    p.groups = groups
+    p.relu = relu
+    p.num_threads = num_threads
+    p.out_h = fc_out_size(p.in_h, p.pad_top, p.pad_bottom, p.kernel_h, p.stride_h, p.dilation_h, 0)
+    p.out_w = fc_out_size(p.in_w, p.pad_left, p.pad_right, p.kernel_w, p.stride_w, p.dilation_w, 0)
+    if groups < 1 or ws[1] * groups != xs[1]:
+        raise ShapeError(f"conv2d: input has {xs[1]} channels but weight {ws} "
+                         f"with groups={groups} expects {ws[1] * groups}")
+    return 0
+
+
+cdef fc_conv_algo _algo(str algo) except *:
+    if algo not in _ALGOS:
+        raise ValueError(f"conv2d: unknown algo {algo!r}; expected one of {sorted(_ALGOS)}")
+    return _ALGOS[algo]
+
+
+def conv2d_choose(tuple x_shape, tuple w_shape, stride, pads, dilation, int64_t groups):
+    """The algorithm name that algo="auto" resolves to for this configuration."""
+    cdef fc_conv2d_params p
+    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False, _num_threads)
+    _check(fc_conv2d_check(&p), "conv2d")
+    return _ALGO_NAMES[int(fc_conv2d_choose(&p))]
+
+
+def conv2d_workspace_bytes(tuple x_shape, tuple w_shape, stride, pads, dilation,
+                           int64_t groups, str algo="auto"):
+    """Bytes of scratch memory a conv2d call with these shapes uses."""
+    cdef fc_conv2d_params p
+    cdef size_t nbytes
+    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False, _num_threads)
+    _check(fc_conv2d_workspace_size(&p, _algo(algo), &nbytes), "conv2d")
+    return nbytes
+
+
+def conv2d(x, w, bias, stride, pads, dilation, int64_t groups, str algo="auto",
+           bint relu=False, num_threads=None):
+    """y = conv2d(x [N,C,H,W], w [Co,C/groups,kh,kw]) + bias, all float32 C-contiguous.
+    stride and dilation are (h, w) pairs, pads is (top, left, bottom, right)."""
+    cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), W = _f32(w, 4, "weight", "conv2d")
+    cdef cnp.ndarray B = None, Y, ws
+    cdef fc_conv2d_params p
+    cdef fc_conv_algo a = _algo(algo)
+    cdef size_t nbytes
+    cdef fc_status st
+    cdef const float *xp
+    cdef const float *wp
+    cdef const float *bp
+    cdef float *yp
+    cdef void *wsp
+    _conv_params(&p, tuple(x.shape), tuple(w.shape), stride, pads, dilation, groups, relu,
+                 _num_threads if num_threads is None else num_threads)
+    if bias is not None:
+        B = _f32(bias, 1, "bias", "conv2d")
+        if B.shape[0] != p.out_channels:
+            raise ShapeError(f"conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
+    _check(fc_conv2d_check(&p), "conv2d")
+    st = fc_conv2d_supports(&p, a)
+    if st == FC_EUNSUPPORTED:
+        raise ValueError(f"conv2d: algo={algo!r} cannot serve this configuration")
+    _check(st, "conv2d")
+    _check(fc_conv2d_workspace_size(&p, a, &nbytes), "conv2d")
+    Y = np.empty((p.batch, p.out_channels, p.out_h, p.out_w), dtype=np.float32)
+    if p.batch == 0:
+        return Y
+    ws = _workspace(nbytes)
+    xp, wp, bp, yp, wsp = _ptr(X), _ptr(W), _ptr(B), _wptr(Y), cnp.PyArray_DATA(ws)
+    with nogil:
+        st = fc_conv2d(&p, a, xp, wp, bp, yp, wsp, nbytes)
+    _check(st, "conv2d")
+    return Y
+
+
+def ref_conv2d(x, w, bias, stride, pads, dilation, int64_t groups):
+    """The naive C oracle (src_c/ref): same arguments and result as conv2d."""
+    cdef cnp.ndarray X = _f32(x, 4, "x", "ref_conv2d"), W = _f32(w, 4, "weight", "ref_conv2d")
+    cdef cnp.ndarray B = None, Y
+    cdef fc_conv2d_params p
+    cdef fc_status st
+    cdef const float *xp
+    cdef const float *wp
+    cdef const float *bp
+    cdef float *yp
+    _conv_params(&p, tuple(x.shape), tuple(w.shape), stride, pads, dilation, groups, False, 1)
+    if bias is not None:
+        B = _f32(bias, 1, "bias", "ref_conv2d")
+        if B.shape[0] != p.out_channels:
+            raise ShapeError(f"ref_conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
+    _check(fc_conv2d_check(&p), "ref_conv2d")
+    Y = np.empty((p.batch, p.out_channels, p.out_h, p.out_w), dtype=np.float32)
+    if p.batch == 0:
+        return Y
+    xp, wp, bp, yp = _ptr(X), _ptr(W), _ptr(B), _wptr(Y)
+    with nogil:
+        st = fc_ref_conv2d(&p, xp, wp, bp, yp)
+    _check(st, "ref_conv2d")
+    return Y
+
+
+# ------------------------------------------------------------------ pooling
+
+cdef int _pool_params(fc_pool2d_params *p, cnp.ndarray x, kernel, stride, pads, dilation,
+                      bint ceil_mode, bint count_include_pad, int num_threads) except -1:
+    p.batch, p.channels, p.in_h, p.in_w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    p.kernel_h, p.kernel_w = kernel
+    p.stride_h, p.stride_w = stride
+    p.pad_top, p.pad_left, p.pad_bottom, p.pad_right = pads
+    p.dilation_h, p.dilation_w = dilation
+    p.ceil_mode = ceil_mode
+    p.count_include_pad = count_include_pad
+    p.num_threads = num_threads
+    p.out_h = fc_out_size(p.in_h, p.pad_top, p.pad_bottom, p.kernel_h, p.stride_h, p.dilation_h, ceil_mode)
+    p.out_w = fc_out_size(p.in_w, p.pad_left, p.pad_right, p.kernel_w, p.stride_w, p.dilation_w, ceil_mode)
+    return 0
+
+
+def _pool(str op, x, kernel, stride, pads, dilation, bint ceil_mode, bint count_include_pad,
+          bint reference, num_threads):
+    cdef cnp.ndarray X = _f32(x, 4, "x", op), Y
+    cdef fc_pool2d_params p
+    cdef fc_status st
+    cdef int is_max = op.endswith("max_pool2d")
+    cdef const float *xp
+    cdef float *yp
+    _pool_params(&p, X, kernel, stride, pads, dilation, ceil_mode, count_include_pad,
+                 _num_threads if num_threads is None else num_threads)
+    _check(fc_pool2d_check(&p), op)
+    Y = np.empty((p.batch, p.channels, p.out_h, p.out_w), dtype=np.float32)
+    if p.batch == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        if reference:
+            st = fc_ref_max_pool2d(&p, xp, yp) if is_max else fc_ref_avg_pool2d(&p, xp, yp)
+        else:
+            st = fc_max_pool2d(&p, xp, yp) if is_max else fc_avg_pool2d(&p, xp, yp)
+    _check(st, op)
+    return Y
+
+
+def max_pool2d(x, kernel, stride, pads, dilation, bint ceil_mode, num_threads=None):
+    return _pool("max_pool2d", x, kernel, stride, pads, dilation, ceil_mode, False, False, num_threads)
+
+
+def avg_pool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_pad, num_threads=None):
+    return _pool("avg_pool2d", x, kernel, stride, pads, (1, 1), ceil_mode, count_include_pad,
+                 False, num_threads)
+
+
+def ref_max_pool2d(x, kernel, stride, pads, dilation, bint ceil_mode):
+    return _pool("ref_max_pool2d", x, kernel, stride, pads, dilation, ceil_mode, False, True, 1)
+
+
+def ref_avg_pool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_pad):
+    return _pool("ref_avg_pool2d", x, kernel, stride, pads, (1, 1), ceil_mode,
+                 count_include_pad, True, 1)
+
+
+def global_pool(x, str op, num_threads=None):
+    """Mean ("avg") or max over each plane of x viewed as [planes, size] -> [planes]."""
+    cdef cnp.ndarray X = _f32(x, 2, "x", "global_pool"), Y
+    cdef int64_t planes = X.shape[0], size = X.shape[1]
+    cdef int t = _num_threads if num_threads is None else num_threads
+    cdef fc_status st
+    cdef int is_max = op == "max"
+    cdef const float *xp
+    cdef float *yp
+    if op not in ("avg", "max"):
+        raise ValueError(f"global_pool: op must be 'avg' or 'max', got {op!r}")
+    Y = np.empty(planes, dtype=np.float32)
+    if planes == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_global_max_pool(planes, size, xp, yp, t) if is_max else \
+             fc_global_avg_pool(planes, size, xp, yp, t)
+    _check(st, f"global_{op}_pool2d")
+    return Y
+
+
+# ------------------------------------------------------------------ elementwise
+
+def relu(x, num_threads=None):
+    """max(0, x) of a float32 C-contiguous array of any shape (NaN stays NaN)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise TypeError("relu: x must be a float32 C-contiguous array")
+    cdef cnp.ndarray X = x
+    cdef cnp.ndarray Y = np.empty_like(X)
+    cdef int64_t n = X.size
+    cdef int t = _num_threads if num_threads is None else num_threads
+    cdef fc_status st
+    cdef const float *xp
+    cdef float *yp
+    if n == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_relu(n, xp, yp, t)
+    _check(st, "relu")
+    return Y
+
+
+def softmax(x, int64_t outer, int64_t length, int64_t inner, num_threads=None):
+    """Softmax over the middle axis of x viewed as [outer, length, inner]."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise TypeError("softmax: x must be a float32 C-contiguous array")
+    cdef cnp.ndarray X = x
+    cdef cnp.ndarray Y = np.empty_like(X)
+    cdef int t = _num_threads if num_threads is None else num_threads
+    cdef fc_status st
+    if outer * length * inner != X.size:
+        raise ShapeError(f"softmax: [{outer}, {length}, {inner}] does not match size {X.size}")
+    cdef const float *xp
+    cdef float *yp
+    if X.size == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_softmax(outer, length, inner, xp, yp, t)
+    _check(st, "softmax")
+    return Y

@@ -1,0 +1,409 @@
+"""The functional API: PyTorch-like functions over the C kernels.
+
+This layer normalises arguments (int, pair, 4-tuple, "same"/"valid"), converts dtypes,
+computes and checks output shapes with messages that show the rule and the numbers,
+and calls the binding (fastconv._kernels), which does no argument handling of its own.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import sys
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from fastconv import _kernels
+from fastconv.errors import ShapeError
+
+__all__ = [
+    "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
+    "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
+    "conv2d_workspace_bytes", "set_num_threads", "get_num_threads", "cpu_info",
+]
+
+IntOrPair = Union[int, Tuple[int, int]]
+Padding = Union[int, str, Sequence[int]]
+
+# Every size must fit in 31 bits (the C layer's limit, which keeps its int64 size
+# arithmetic free of overflow).
+_DIM_LIMIT = 2**31 - 1
+_FLOAT_KINDS = (np.float16, np.float32, np.float64)
+_ALGOS = ("auto", "direct", "im2col")
+
+
+# ------------------------------------------------------------------ argument helpers
+
+def _as_float32(a, name: str, where: str) -> np.ndarray:
+    """`a` as a C-contiguous float32 array; float16/float64 convert (documented),
+    integer, bool, complex and object arrays raise TypeError."""
+    arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if arr.dtype.type not in _FLOAT_KINDS:
+        raise TypeError(f"{where}: {name} must be a float32 array (float16 and float64 are "
+                        f"converted), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _int(v, name: str, where: str, minimum: int) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be an int, got {v!r}")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{where}: {name} must be an int, got {type(v).__name__} {v!r}") from None
+    if i < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {i}")
+    if i > _DIM_LIMIT:
+        raise ValueError(f"{where}: {name} = {i} is larger than {_DIM_LIMIT}")
+    return i
+
+
+def _tuple(v, n: int, name: str, where: str, minimum: int) -> Tuple[int, ...]:
+    """An int repeated n times, or a sequence of exactly n ints."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        if len(v) != n:
+            raise ValueError(f"{where}: {name} must be an int or {n} ints, got {tuple(v)!r}")
+        return tuple(_int(e, name, where, minimum) for e in v)
+    return (_int(v, name, where, minimum),) * n
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> Tuple[int, int]:
+    """ONNX SAME_UPPER: output = ceil(size / stride), odd pixel of padding at the end."""
+    total = max(0, (-(-size // stride) - 1) * stride + dilation * (kernel - 1) + 1 - size)
+    return total // 2, total - total // 2
+
+
+def _pads2d(padding, in_hw, kernel, stride, dilation, where) -> Tuple[int, int, int, int]:
+    """(top, left, bottom, right) from int, (ph, pw), (top, left, bottom, right), 'same',
+    'valid'."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0, 0, 0)
+        if mode == "same":
+            (t, b), (l, r) = (_same_pads(in_hw[i], kernel[i], stride[i], dilation[i])
+                              for i in range(2))
+            return (t, l, b, r)
+        raise ValueError(f"{where}: padding must be an int, a pair, 4 ints, 'same' or "
+                         f"'valid', got {padding!r}")
+    if isinstance(padding, (list, tuple, np.ndarray)):
+        if len(padding) == 2:
+            ph, pw = _tuple(padding, 2, "padding", where, 0)
+            return (ph, pw, ph, pw)
+        if len(padding) == 4:
+            return _tuple(padding, 4, "padding", where, 0)
+        raise ValueError(f"{where}: padding must be an int, (ph, pw) or (top, left, bottom, "
+                         f"right), got {tuple(padding)!r}")
+    p = _int(padding, "padding", where, 0)
+    return (p, p, p, p)
+
+
+def _pads1d(padding, size, kernel, stride, dilation, where) -> Tuple[int, int]:
+    """(begin, end) from int, (begin, end), 'same', 'valid'."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0)
+        if mode == "same":
+            return _same_pads(size, kernel, stride, dilation)
+        raise ValueError(f"{where}: padding must be an int, (begin, end), 'same' or 'valid', "
+                         f"got {padding!r}")
+    if isinstance(padding, (list, tuple, np.ndarray)):
+        return _tuple(padding, 2, "padding", where, 0)
+    p = _int(padding, "padding", where, 0)
+    return (p, p)
+
+
+def _check_output_axis(where, axis, size, pb, pe, k, s, d, ceil_mode, x_shape) -> int:
+    """The output size of one axis, or a ShapeError that shows the rule with numbers."""
+    out = _kernels.out_size(size, pb, pe, k, s, d, ceil_mode)
+    if out < 1:
+        rnd = "ceil" if ceil_mode else "floor"
+        span = size + pb + pe - d * (k - 1) - 1
+        out = (-(-span // s) if ceil_mode else span // s) + 1  # the rule's value, unclipped
+        raise ShapeError(
+            f"{where}: output {axis} = {rnd}((in + pad_begin + pad_end - dilation*(kernel-1)"
+            f" - 1) / stride) + 1 = {rnd}(({size} + {pb} + {pe} - {d}*({k}-1) - 1) / {s}) + 1"
+            f" = {out} < 1 (input shape {tuple(x_shape)}): the kernel is larger than the "
+            f"padded input")
+    return out
+
+
+def _check_spatial_input(x: np.ndarray, rank: int, where: str, what: str) -> None:
+    if x.ndim != rank:
+        raise ShapeError(f"{where}: input must be {rank}-D {what}, got shape {x.shape}")
+    if any(s == 0 for s in x.shape[1:]):
+        raise ShapeError(f"{where}: input shape {x.shape} has a zero channel or spatial size")
+    for s in x.shape[1:]:
+        if s > _DIM_LIMIT:
+            raise ValueError(f"{where}: input size {s} is larger than {_DIM_LIMIT}")
+
+
+def _check_alloc(shape, where: str) -> None:
+    """Refuse an output whose byte count cannot exist, before anything is allocated."""
+    n = 4
+    for s in shape:
+        n *= int(s)
+    if n > sys.maxsize:
+        raise ValueError(f"{where}: output shape {tuple(shape)} needs {n} bytes, more than "
+                         f"the address space")
+
+
+# ------------------------------------------------------------------ convolution
+
+def _conv_setup(x, weight, bias, stride, padding, dilation, groups, algo, where):
+    """Validate a 2-D convolution; returns (x, weight, bias, stride, pads, dilation,
+    groups, out_shape) in the binding's form."""
+    x = _as_float32(x, "input", where)
+    weight = _as_float32(weight, "weight", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    if weight.ndim != 4:
+        raise ShapeError(f"{where}: weight must be 4-D [Co, C/groups, kh, kw], got shape "
+                         f"{weight.shape}")
+    if any(s == 0 for s in weight.shape):
+        raise ShapeError(f"{where}: weight shape {weight.shape} has a zero size")
+    groups = _int(groups, "groups", where, 1)
+    if not isinstance(algo, str) or algo not in _ALGOS:
+        raise ValueError(f"{where}: algo must be one of {_ALGOS}, got {algo!r}")
+    n, c, h, w = x.shape
+    co, cig, kh, kw = weight.shape
+    if c % groups or co % groups:
+        raise ShapeError(f"{where}: groups={groups} must divide the input channels ({c}) and "
+                         f"the output channels ({co})")
+    if cig * groups != c:
+        raise ShapeError(f"{where}: input has {c} channels but weight {weight.shape} with "
+                         f"groups={groups} expects {cig} x {groups} = {cig * groups}")
+    if bias is not None:
+        bias = _as_float32(bias, "bias", where)
+        if bias.shape != (co,):
+            raise ShapeError(f"{where}: bias must have shape ({co},) for {co} output channels, "
+                             f"got {bias.shape}")
+    stride = _tuple(stride, 2, "stride", where, 1)
+    dilation = _tuple(dilation, 2, "dilation", where, 1)
+    pads = _pads2d(padding, (h, w), (kh, kw), stride, dilation, where)
+    oh = _check_output_axis(where, "height", h, pads[0], pads[2], kh, stride[0], dilation[0],
+                            False, x.shape)
+    ow = _check_output_axis(where, "width", w, pads[1], pads[3], kw, stride[1], dilation[1],
+                            False, x.shape)
+    _check_alloc((n, co, oh, ow), where)
+    return x, weight, bias, stride, pads, dilation, groups
+
+
+def _conv_call(x, weight, bias, stride, pads, dilation, groups, algo, relu, where):
+    try:
+        return _kernels.conv2d(x, weight, bias, stride, pads, dilation, groups, algo, relu)
+    except ValueError as e:
+        if isinstance(e, ShapeError) or where == "conv2d":
+            raise
+        raise type(e)(str(e).replace("conv2d", where, 1)) from None
+
+
+def conv2d(x, weight, bias=None, stride: IntOrPair = 1, padding: Padding = 0,
+           dilation: IntOrPair = 1, groups: int = 1, algo: str = "auto") -> np.ndarray:
+    """2-D convolution (cross-correlation, as PyTorch and ONNX define Conv).
+
+    x: [N, C, H, W] (or unbatched [C, H, W]); weight: [Co, C/groups, kh, kw];
+    bias: [Co] or None. padding: int, (ph, pw), (top, left, bottom, right), "same"
+    (ONNX SAME_UPPER) or "valid". algo: "auto", "direct" or "im2col".
+    Returns float32 [N, Co, Ho, Wo] (or [Co, Ho, Wo])."""
+    unbatched = np.ndim(x) == 3
+    if unbatched:
+        x = np.asarray(x)[None]
+    x, weight, bias, stride, pads, dilation, groups = _conv_setup(
+        x, weight, bias, stride, padding, dilation, groups, algo, "conv2d")
+    y = _conv_call(x, weight, bias, stride, pads, dilation, groups, algo, False, "conv2d")
+    return y[0] if unbatched else y
+
+
+def conv1d(x, weight, bias=None, stride: int = 1, padding: Padding = 0, dilation: int = 1,
+           groups: int = 1, algo: str = "auto") -> np.ndarray:
+    """1-D convolution. x: [N, C, W] (or [C, W]); weight: [Co, C/groups, k];
+    padding: int, (begin, end), "same" or "valid". Returns [N, Co, Wo]."""
+    where = "conv1d"
+    unbatched = np.ndim(x) == 2
+    x = _as_float32(np.asarray(x)[None] if unbatched else x, "input", where)
+    weight = _as_float32(weight, "weight", where)
+    _check_spatial_input(x, 3, where, "[N, C, W]")
+    if weight.ndim != 3:
+        raise ShapeError(f"{where}: weight must be 3-D [Co, C/groups, k], got shape "
+                         f"{weight.shape}")
+    s = _tuple(stride, 1, "stride", where, 1)[0]
+    d = _tuple(dilation, 1, "dilation", where, 1)[0]
+    k = weight.shape[2]
+    pb, pe = _pads1d(padding, x.shape[2], max(k, 1), s, d, where)
+    x4, w4 = x[:, :, None, :], weight[:, :, None, :]
+    x4, w4, bias, stride2, pads, dil2, groups = _conv_setup(
+        x4, w4, bias, (1, s), (0, pb, 0, pe), (1, d), groups, algo, where)
+    y = _conv_call(x4, w4, bias, stride2, pads, dil2, groups, algo, False, where)[:, :, 0, :]
+    return y[0] if unbatched else y
+
+
+def conv2d_workspace_bytes(x_shape, weight_shape, stride: IntOrPair = 1,
+                           padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1,
+                           algo: str = "auto") -> int:
+    """Bytes of scratch memory conv2d uses for these shapes (im2col tiles are bounded, so
+    this stays small for any image size)."""
+    where = "conv2d_workspace_bytes"
+    x_shape = tuple(_int(s, "x_shape", where, 0) for s in x_shape)
+    weight_shape = tuple(_int(s, "weight_shape", where, 1) for s in weight_shape)
+    if len(x_shape) != 4 or len(weight_shape) != 4:
+        raise ShapeError(f"{where}: x_shape {x_shape} and weight_shape {weight_shape} must "
+                         f"have 4 entries")
+    stride = _tuple(stride, 2, "stride", where, 1)
+    dilation = _tuple(dilation, 2, "dilation", where, 1)
+    pads = _pads2d(padding, x_shape[2:], weight_shape[2:], stride, dilation, where)
+    if not isinstance(algo, str) or algo not in _ALGOS:
+        raise ValueError(f"{where}: algo must be one of {_ALGOS}, got {algo!r}")
+    return _kernels.conv2d_workspace_bytes(x_shape, weight_shape, stride, pads, dilation,
+                                           _int(groups, "groups", where, 1), algo)
+
+
+# ------------------------------------------------------------------ pooling
+
+def _pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, where):
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    kernel = _tuple(kernel_size, 2, "kernel_size", where, 1)
+    stride = kernel if stride is None else _tuple(stride, 2, "stride", where, 1)
+    dilation = _tuple(dilation, 2, "dilation", where, 1)
+    pads = _pads2d(padding, x.shape[2:], kernel, stride, dilation, where)
+    ceil_mode = bool(ceil_mode)
+    oh = _check_output_axis(where, "height", x.shape[2], pads[0], pads[2], kernel[0],
+                            stride[0], dilation[0], ceil_mode, x.shape)
+    ow = _check_output_axis(where, "width", x.shape[3], pads[1], pads[3], kernel[1],
+                            stride[1], dilation[1], ceil_mode, x.shape)
+    _check_alloc((x.shape[0], x.shape[1], oh, ow), where)
+    return x, kernel, stride, pads, dilation, ceil_mode
+
+
+def max_pool2d(x, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: Padding = 0, dilation: IntOrPair = 1,
+               ceil_mode: bool = False) -> np.ndarray:
+    """2-D max pooling over [N, C, H, W]; stride=None means stride = kernel_size.
+    Padding never wins a max; a window holding a NaN gives NaN."""
+    x, k, s, p, d, c = _pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+                               "max_pool2d")
+    return _kernels.max_pool2d(x, k, s, p, d, c)
+
+
+def avg_pool2d(x, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> np.ndarray:
+    """2-D average pooling over [N, C, H, W]; stride=None means stride = kernel_size.
+    count_include_pad divides by the taps inside [-pad_begin, size + pad_end)."""
+    x, k, s, p, _, c = _pool2d(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return _kernels.avg_pool2d(x, k, s, p, c, bool(count_include_pad))
+
+
+def _pool1d_args(x, kernel_size, stride, padding, dilation, where):
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 3, where, "[N, C, W]")
+    k = _tuple(kernel_size, 1, "kernel_size", where, 1)[0]
+    s = k if stride is None else _tuple(stride, 1, "stride", where, 1)[0]
+    d = _tuple(dilation, 1, "dilation", where, 1)[0]
+    pb, pe = _pads1d(padding, x.shape[2], k, s, d, where)
+    return x[:, :, None, :], (1, k), (1, s), (0, pb, 0, pe), (1, d)
+
+
+def max_pool1d(x, kernel_size: int, stride: Optional[int] = None, padding: Padding = 0,
+               dilation: int = 1, ceil_mode: bool = False) -> np.ndarray:
+    """1-D max pooling over [N, C, W]; same arguments as max_pool2d, one axis."""
+    x4, k, s, p, d = _pool1d_args(x, kernel_size, stride, padding, dilation, "max_pool1d")
+    x4, k, s, p, d, c = _pool2d(x4, k, s, p, d, ceil_mode, "max_pool1d")
+    return _kernels.max_pool2d(x4, k, s, p, d, c)[:, :, 0, :]
+
+
+def avg_pool1d(x, kernel_size: int, stride: Optional[int] = None, padding: Padding = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> np.ndarray:
+    """1-D average pooling over [N, C, W]; same arguments as avg_pool2d, one axis."""
+    x4, k, s, p, _ = _pool1d_args(x, kernel_size, stride, padding, 1, "avg_pool1d")
+    x4, k, s, p, _, c = _pool2d(x4, k, s, p, 1, ceil_mode, "avg_pool1d")
+    return _kernels.avg_pool2d(x4, k, s, p, c, bool(count_include_pad))[:, :, 0, :]
+
+
+def _global_pool(x, op, where):
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    n, c, h, w = x.shape
+    y = _kernels.global_pool(x.reshape(n * c, h * w), op)
+    return y.reshape(n, c, 1, 1)
+
+
+def global_avg_pool2d(x) -> np.ndarray:
+    """Mean over each [H, W] plane: [N, C, H, W] -> [N, C, 1, 1]."""
+    return _global_pool(x, "avg", "global_avg_pool2d")
+
+
+def global_max_pool2d(x) -> np.ndarray:
+    """Max over each [H, W] plane: [N, C, H, W] -> [N, C, 1, 1] (NaN propagates)."""
+    return _global_pool(x, "max", "global_max_pool2d")
+
+
+# ------------------------------------------------------------------ elementwise, linear
+
+def relu(x) -> np.ndarray:
+    """max(0, x) elementwise, any shape; relu(NaN) is NaN."""
+    x = _as_float32(x, "input", "relu")
+    return _kernels.relu(x)
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    """exp(x - max) / sum(exp(x - max)) along `axis` (numerically stable)."""
+    x = _as_float32(x, "input", "softmax")
+    if x.ndim == 0:
+        raise ShapeError("softmax: input must have at least 1 dimension, got a 0-d array")
+    ax = _int(axis, "axis", "softmax", -x.ndim)
+    if ax >= x.ndim:
+        raise ValueError(f"softmax: axis {axis} is out of range for shape {x.shape}")
+    ax %= x.ndim
+    outer = math.prod(x.shape[:ax])
+    inner = math.prod(x.shape[ax + 1:])
+    return _kernels.softmax(x, outer, x.shape[ax], inner)
+
+
+def linear(x, weight, bias=None) -> np.ndarray:
+    """y = x @ weight.T + bias. x: [..., in]; weight: [out, in]; bias: [out] or None."""
+    where = "linear"
+    x = _as_float32(x, "input", where)
+    weight = _as_float32(weight, "weight", where)
+    if x.ndim < 1:
+        raise ShapeError(f"{where}: input must have at least 1 dimension, got a 0-d array")
+    if weight.ndim != 2:
+        raise ShapeError(f"{where}: weight must be 2-D [out, in], got shape {weight.shape}")
+    out_f, in_f = weight.shape
+    if x.shape[-1] != in_f:
+        raise ShapeError(f"{where}: input has {x.shape[-1]} features (shape {x.shape}) but "
+                         f"weight {weight.shape} expects {in_f}")
+    if in_f == 0 or out_f == 0:
+        raise ShapeError(f"{where}: weight shape {weight.shape} has a zero size")
+    if bias is not None:
+        bias = _as_float32(bias, "bias", where)
+        if bias.shape != (out_f,):
+            raise ShapeError(f"{where}: bias must have shape ({out_f},), got {bias.shape}")
+    lead = x.shape[:-1]
+    _check_alloc(lead + (out_f,), where)
+    y = _kernels.sgemm(x.reshape(-1, in_f), weight.T, bias_n=bias)
+    return y.reshape(lead + (out_f,))
+
+
+# ------------------------------------------------------------------ runtime
+
+def set_num_threads(n: int) -> None:
+    """Threads used by every kernel call (default: OMP_NUM_THREADS or all cores)."""
+    _kernels.set_num_threads(_int(n, "n", "set_num_threads", 1))
+
+
+def get_num_threads() -> int:
+    return _kernels.get_num_threads()
+
+
+def cpu_info() -> dict:
+    """What runs the kernels: ISA in use, AVX2 availability, threads, compiler, OpenMP."""
+    return {
+        "isa": _kernels.get_isa(),
+        "has_avx2": _kernels.has_avx2(),
+        "num_threads": _kernels.get_num_threads(),
+        "default_num_threads": _kernels.default_num_threads(),
+        "openmp": _kernels.have_openmp(),
+        "compiler": _kernels.compiler(),
+    }

@@ -1,0 +1,70 @@
+/* SGEMM micro-kernels and their packing routines (internal to fc_gemm.c).
+ *
+ * A micro-kernel computes one MR x NR tile of C from a packed A micro-panel
+ * (kc x MR, stored p-major: a[p*MR + i]) and a packed B micro-panel (kc x NR, stored
+ * p-major: b[p*NR + j]):
+ *
+ *     acc[i][j]  = sum_{p=0..kc-1} a[p*MR+i] * b[p*NR+j]     (in order of p, from 0)
+ *     if beta:     acc += C                                    (C was the running sum)
+ *     if epi:      acc += bias_m[i]; acc += bias_n[j]; relu    (only after the last KC block)
+ *     C = acc
+ *
+ * Every element is one chain of multiply-adds in p order, so a tile gives the same bits
+ * whichever thread runs it and whatever tile shape surrounds it. kc >= 1 always; C is
+ * written with row stride rs_c (in floats) and unit column stride; a full tile is always
+ * valid memory (the driver runs edge tiles into a local MR x NR buffer).
+ *
+ * Kernel names follow fc_<datatype>_<op>_<MR>x<NR>__<isa>.
+ */
+#ifndef FC_GEMM_KERNELS_H
+#define FC_GEMM_KERNELS_H
+
+#include <stddef.h>
+
+/* Fused epilogue of the last KC block. A NULL pointer means "no such bias". The bias
+ * pointers address the MR (bias_m) and NR (bias_n) values of this tile; on an edge tile
+ * the driver passes zero-padded copies, so a kernel may always read MR / NR values. */
+typedef struct {
+    const float *bias_m;
+    const float *bias_n;
+    int relu;
+} fc_gemm_epilogue;
+
+typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c,
+                                   size_t rs_c, int beta, const fc_gemm_epilogue *epi);
+
+/* Pack an mc x kc block of A (element (i, p) at a[i*rs_a + p*cs_a]) into MR-row
+ * micro-panels; the rows of the last panel past mc are zero. */
+typedef void (*fc_gemm_pack_a_fn)(size_t mc, size_t kc, const float *a, ptrdiff_t rs_a,
+                                  ptrdiff_t cs_a, float *dst);
+/* Pack a kc x nc block of B (element (p, j) at b[p*rs_b + j*cs_b]) into NR-column
+ * micro-panels; the columns of the last panel past nc are zero. */
+typedef void (*fc_gemm_pack_b_fn)(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
+                                  ptrdiff_t cs_b, float *dst);
+
+/* ---- portable C: kernels/scalar/fc_f32_gemm__scalar.c (always built) */
+#define FC_GEMM_SCALAR_MR 4
+#define FC_GEMM_SCALAR_NR 8
+void fc_f32_gemm_4x8__scalar(size_t kc, const float *a, const float *b, float *c,
+                             size_t rs_c, int beta, const fc_gemm_epilogue *epi);
+void fc_f32_gemm_pack_a_4__scalar(size_t mc, size_t kc, const float *a, ptrdiff_t rs_a,
+                                  ptrdiff_t cs_a, float *dst);
+void fc_f32_gemm_pack_b_8__scalar(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
+                                  ptrdiff_t cs_b, float *dst);
+
+/* ---- AVX2 + FMA: kernels/avx2/fc_f32_gemm_6x16__avx2_fma.c (compiled with -mavx2 -mfma;
+ * call only when fc_active_isa() == FC_ISA_AVX2) */
+#define FC_GEMM_AVX2_MR 6
+#define FC_GEMM_AVX2_NR 16
+void fc_f32_gemm_6x16__avx2_fma(size_t kc, const float *a, const float *b, float *c,
+                                size_t rs_c, int beta, const fc_gemm_epilogue *epi);
+void fc_f32_gemm_pack_a_6__avx2(size_t mc, size_t kc, const float *a, ptrdiff_t rs_a,
+                                ptrdiff_t cs_a, float *dst);
+void fc_f32_gemm_pack_b_16__avx2(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
+                                 ptrdiff_t cs_b, float *dst);
+
+/* The largest MR and NR of any kernel (sizes the driver's local edge tile). */
+#define FC_GEMM_MAX_MR 6
+#define FC_GEMM_MAX_NR 16
+
+#endif /* FC_GEMM_KERNELS_H */
