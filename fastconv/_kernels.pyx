@@ -54,7 +54,9 @@ cdef cnp.ndarray _f32(object a, int ndim, str name, str where):
 
 cdef inline const float *_ptr(cnp.ndarray a):
     """Data pointer of a validated array, NULL for None (taken while holding the GIL)."""
-    return NULL if a is None else <const float *>cnp.PyArray_DATA(a)
+    if a is None:
+        return NULL
+    return <const float *>cnp.PyArray_DATA(a)
 
 
 cdef inline float *_wptr(cnp.ndarray a):
