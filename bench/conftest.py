@@ -376,9 +376,9 @@ def _ort_session(ort, model, threads: int):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle ORT workers must not spin while another library's threads run (the table
-    # script interleaves fastconv and ORT trials on the same cores).
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning stays at ORT's default (workers spin between parallel sections and for a
+    # short while after Run()): ORT's own fast setting. speed_table.py sleeps between
+    # trials of different libraries so idle spinners never compete with the next one.
     so.log_severity_level = 3
     return ort.InferenceSession(model.SerializeToString(), so,
                                 providers=["CPUExecutionProvider"])
@@ -480,6 +480,12 @@ if pytest is not None:
     _RESULTS: list = []      # (group, row, median s, work, unit) for the summary
     _PEAK: dict = {}
 
+    def pytest_configure(config):
+        try:
+            bench_threads()
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+
     def pytest_generate_tests(metafunc):
         if "conv_shape" in metafunc.fixturenames:
             shapes = load_conv_shapes()
@@ -503,8 +509,11 @@ if pytest is not None:
             except Exception as e:
                 lines.append(f"fastconv: {fc.__file__} (cpu_info failed: {e})")
         for name in ("onnxruntime", "torch"):
-            mod, why = import_optional(name)
-            lines.append(f"{name}: {getattr(mod, '__version__', '?')}" if mod else why)
+            try:
+                from importlib.metadata import version
+                lines.append(f"{name}: {version(name)}")
+            except Exception:
+                lines.append(f"{name}: not installed (its rows will be skipped)")
         st = openblas_env_status()
         if st["removed"]:
             lines.append(f"removed from the environment before loading NumPy's OpenBLAS: "
@@ -524,9 +533,7 @@ if pytest is not None:
         fc, _ = import_fastconv()
         if fc is not None:
             fc.set_num_threads(n)
-        torch = sys.modules.get("torch")
-        if torch is None:
-            torch, _ = import_optional("torch")
+        torch = sys.modules.get("torch")  # not imported here: only the torch rows need it
         if torch is not None:
             torch.set_num_threads(n)
         with blas_limits(n):
@@ -538,8 +545,9 @@ if pytest is not None:
         if mod is None:
             pytest.skip(why)
         mod.set_num_threads(threads)
-        if threads not in _PEAK:
-            _PEAK[threads] = fastconv_fma_peak(threads, 0.3)
+        if threads not in _PEAK:  # best of three: the roof, not an average under load
+            ps = [p for p in (fastconv_fma_peak(threads, 0.2) for _ in range(3)) if p]
+            _PEAK[threads] = max(ps) if ps else None
         return mod
 
     @pytest.fixture(scope="session")
@@ -593,9 +601,13 @@ if pytest is not None:
             return
         tr = terminalreporter
         tr.section(f"fastconv bench throughput (medians, threads={bench_threads()})")
+        for t in list(_PEAK):  # measured again at the end: the roof is the best seen
+            ps = [p for p in (fastconv_fma_peak(t, 0.2) for _ in range(3)) if p]
+            if ps and (_PEAK[t] is None or max(ps) > _PEAK[t]):
+                _PEAK[t] = max(ps)
         for t, p in _PEAK.items():
-            tr.write_line(f"measured FMA peak at {t} thread(s): "
-                          f"{p:.1f} GFLOP/s" if p else f"FMA peak at {t}: n/a")
+            tr.write_line(f"measured FMA peak at {t} thread(s), best at the session's start "
+                          f"and end: {p:.1f} GFLOP/s" if p else f"FMA peak at {t}: n/a")
         peak = _PEAK.get(bench_threads())
         w = max(len(g) for g, *_ in _RESULTS)
         r = max(len(x[1]) for x in _RESULTS)

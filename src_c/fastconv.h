@@ -73,6 +73,7 @@ typedef struct {
     int num_threads;
 } fc_gemm_args;
 
+/* Depends on m, n, k and num_threads only (pointers and strides may be unset). */
 fc_status fc_sgemm_workspace_size(const fc_gemm_args *args, size_t *bytes);
 fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_bytes);
 

@@ -1,18 +1,19 @@
 /* Pooling micro-kernels: the interface between the drivers (fc_pool.c) and the per-ISA
  * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c).
  *
- * A row kernel computes n consecutive outputs of one output row whose windows lie fully
- * inside the input (the driver precomputes that interior column range and handles the
- * border columns itself), so a kernel never tests bounds. Output j (0 <= j < n) reads
- *     x[r*rs + j*sw + t*dw]    for rows r < nr and taps t < kw
- * where x points at the first tap of output 0 in the first valid input row and rs is the
- * distance between two valid input rows (dilation_h * in_w).
- *
- * Every kernel visits the taps of a window in the reference order (row-major over
- * (r, t)), so its result is bit-identical to the naive oracle in src_c/ref/:
- *   - max uses fc_nanmax_f32: keep m unless v > m or v is NaN. That operation is
- *     associative, so SIMD code may group taps as long as it keeps their order.
- *   - average starts from 0.0f, adds the taps in order and divides by `div`.
+ * Pooling is done separably, one output row at a time:
+ *   1. vertical: the nr valid input rows of the row's windows are reduced column by
+ *      column (v[c] = x[0][c] op x[rs][c] op ..., rows in order) into a buffer whose
+ *      columns outside the input hold the padding value (-inf for max, 0 for average);
+ *   2. horizontal: output j reduces v[j*sw + t*dw] over the kw taps t, in order.
+ * So every window is reduced column-major (kw outer, kh inner), which is the order the
+ * reference (src_c/ref/fc_ref_pool.c) uses too:
+ *   - max uses fc_nanmax_f32 (keep m unless v > m or v is NaN). That operation is
+ *     associative, so any grouping that keeps the tap order gives the same bits, and
+ *     -inf padding never changes a result: max pooling is bit-exact vs the reference.
+ *   - average: the reference sums each column from 0.0f, then the column sums from 0.0f;
+ *     the kernels do the same (a +0 or -0 column sum added to a sum that starts at +0
+ *     gives the same bits), then multiply by the same 1.0f / count: also bit-exact.
  * Not part of the public API. */
 #ifndef FC_POOL_KERNELS_H
 #define FC_POOL_KERNELS_H
@@ -24,54 +25,83 @@
 /* The NaN-propagating max used everywhere: a NaN tap wins and, once m is NaN, stays. */
 static inline float fc_nanmax_f32(float m, float v) { return (v > m || v != v) ? v : m; }
 
-typedef void (*fc_f32_maxpool_row_fn)(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                      int64_t sw, int64_t dw, float *y, int64_t n);
-typedef void (*fc_f32_avgpool_row_fn)(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                      int64_t sw, float div, float *y, int64_t n);
+/* Vertical pass: v[c] = reduce over r < nr (nr >= 1) of x[r*rs + c], c < w. */
+typedef void (*fc_f32_pool_vert_fn)(const float *x, ptrdiff_t rs, int64_t nr, float *v,
+                                    int64_t w);
+/* Horizontal pass: y[j] = reduce over taps t < kw of col(j*sw + t*dw), j < n, where
+ * col(c) = v[c] reduced over the nr rows v[c], v[rs + c], .. (nr = 1 for the buffer; a
+ * row whose windows are all inside the input and do not overlap is pooled straight from
+ * the input with nr > 1, the vertical step fused). The average one multiplies the sum by
+ * inv (1 / count). Reads nothing outside v[r*rs + 0 .. (n-1)*sw + (kw-1)*dw]. */
+typedef void (*fc_f32_maxpool_h_fn)(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                                    int64_t sw, int64_t dw, float *y, int64_t n);
+typedef void (*fc_f32_avgpool_h_fn)(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                                    int64_t sw, float inv, float *y, int64_t n);
 /* Sum (in a kernel-defined fixed order) / NaN-propagating max of n >= 1 floats. */
 typedef float (*fc_f32_reduce_fn)(const float *x, size_t n);
 
-void fc_f32_maxpool_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                int64_t sw, int64_t dw, float *y, int64_t n);
-void fc_f32_avgpool_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                int64_t sw, float div, float *y, int64_t n);
+void fc_f32_maxpool_v__scalar(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w);
+void fc_f32_sumpool_v__scalar(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w);
+void fc_f32_maxpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                              int64_t sw, int64_t dw, float *y, int64_t n);
+void fc_f32_avgpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                              int64_t sw, float inv, float *y, int64_t n);
 float fc_f32_sum__scalar(const float *x, size_t n);
 float fc_f32_max__scalar(const float *x, size_t n);
 
-void fc_f32_maxpool_row__avx2(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                              int64_t sw, int64_t dw, float *y, int64_t n);
-void fc_f32_avgpool_row__avx2(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                              int64_t sw, float div, float *y, int64_t n);
+void fc_f32_maxpool_v__avx2(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w);
+void fc_f32_sumpool_v__avx2(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w);
+void fc_f32_maxpool_h__avx2(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                            int64_t sw, int64_t dw, float *y, int64_t n);
+void fc_f32_avgpool_h__avx2(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                            int64_t sw, float inv, float *y, int64_t n);
 float fc_f32_sum__avx2(const float *x, size_t n);
 float fc_f32_max__avx2(const float *x, size_t n);
 
-/* Portable row loops shared by both kernel files (used for the cases a SIMD kernel does
- * not specialise, e.g. stride >= 3 or rows shorter than one vector). */
-static inline void fc_maxpool_row_generic(const float *x, ptrdiff_t rs, int64_t nr,
-                                          int64_t kw, int64_t sw, int64_t dw, float *y,
-                                          int64_t n) {
+/* Portable loops shared by both kernel files (the SIMD kernel uses them for the cases it
+ * does not specialise, e.g. stride >= 3 or fewer than 8 outputs). */
+static inline void fc_maxpool_v_generic(const float *x, ptrdiff_t rs, int64_t nr, float *v,
+                                        int64_t w) {
+    for (int64_t c = 0; c < w; c++) {
+        float m = x[c];
+        for (int64_t r = 1; r < nr; r++) m = fc_nanmax_f32(m, x[r * rs + c]);
+        v[c] = m;
+    }
+}
+
+static inline void fc_sumpool_v_generic(const float *x, ptrdiff_t rs, int64_t nr, float *v,
+                                        int64_t w) {
+    for (int64_t c = 0; c < w; c++) {
+        float s = x[c];
+        for (int64_t r = 1; r < nr; r++) s += x[r * rs + c];
+        v[c] = s;
+    }
+}
+
+static inline void fc_maxpool_h_generic(const float *v, ptrdiff_t rs, int64_t nr,
+                                        int64_t kw, int64_t sw, int64_t dw, float *y,
+                                        int64_t n) {
     for (int64_t j = 0; j < n; j++) {
-        const float *xj = x + j * sw;
+        const float *vj = v + j * sw;
         float m = -INFINITY;
-        for (int64_t r = 0; r < nr; r++) {
-            const float *xr = xj + r * rs;
-            for (int64_t t = 0; t < kw; t++) m = fc_nanmax_f32(m, xr[t * dw]);
-        }
+        for (int64_t t = 0; t < kw; t++)
+            for (int64_t r = 0; r < nr; r++) m = fc_nanmax_f32(m, vj[r * rs + t * dw]);
         y[j] = m;
     }
 }
 
-static inline void fc_avgpool_row_generic(const float *x, ptrdiff_t rs, int64_t nr,
-                                          int64_t kw, int64_t sw, float div, float *y,
-                                          int64_t n) {
+static inline void fc_avgpool_h_generic(const float *v, ptrdiff_t rs, int64_t nr,
+                                        int64_t kw, int64_t sw, float inv, float *y,
+                                        int64_t n) {
     for (int64_t j = 0; j < n; j++) {
-        const float *xj = x + j * sw;
+        const float *vj = v + j * sw;
         float s = 0.0f;
-        for (int64_t r = 0; r < nr; r++) {
-            const float *xr = xj + r * rs;
-            for (int64_t t = 0; t < kw; t++) s += xr[t];
+        for (int64_t t = 0; t < kw; t++) {
+            float c = vj[t];
+            for (int64_t r = 1; r < nr; r++) c += vj[r * rs + t];
+            s += c;
         }
-        y[j] = s / div;
+        y[j] = s * inv;
     }
 }
 

@@ -1,15 +1,40 @@
-/* Portable pooling kernels (always built, no SIMD flags). Same contracts as the AVX2
- * kernels; see fc_pool_kernels.h. */
+/* Portable pooling kernels (always built, no SIMD flags; the compiler may vectorise the
+ * vertical passes). Same contracts as the AVX2 kernels; see fc_pool_kernels.h. */
 #include "fc_pool_kernels.h"
 
-void fc_f32_maxpool_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                int64_t sw, int64_t dw, float *y, int64_t n) {
-    fc_maxpool_row_generic(x, rs, nr, kw, sw, dw, y, n);
+void fc_f32_maxpool_v__scalar(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w) {
+    if (nr == 1) {
+        for (int64_t c = 0; c < w; c++) v[c] = x[c];
+        return;
+    }
+    /* row by row over contiguous columns: vectorisable, same per-column order */
+    for (int64_t c = 0; c < w; c++) v[c] = fc_nanmax_f32(x[c], x[rs + c]);
+    for (int64_t r = 2; r < nr; r++) {
+        const float *xr = x + r * rs;
+        for (int64_t c = 0; c < w; c++) v[c] = fc_nanmax_f32(v[c], xr[c]);
+    }
 }
 
-void fc_f32_avgpool_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t kw,
-                                int64_t sw, float div, float *y, int64_t n) {
-    fc_avgpool_row_generic(x, rs, nr, kw, sw, div, y, n);
+void fc_f32_sumpool_v__scalar(const float *x, ptrdiff_t rs, int64_t nr, float *v, int64_t w) {
+    if (nr == 1) {
+        for (int64_t c = 0; c < w; c++) v[c] = x[c];
+        return;
+    }
+    for (int64_t c = 0; c < w; c++) v[c] = x[c] + x[rs + c];
+    for (int64_t r = 2; r < nr; r++) {
+        const float *xr = x + r * rs;
+        for (int64_t c = 0; c < w; c++) v[c] += xr[c];
+    }
+}
+
+void fc_f32_maxpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                              int64_t sw, int64_t dw, float *y, int64_t n) {
+    fc_maxpool_h_generic(v, rs, nr, kw, sw, dw, y, n);
+}
+
+void fc_f32_avgpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
+                              int64_t sw, float inv, float *y, int64_t n) {
+    fc_avgpool_h_generic(v, rs, nr, kw, sw, inv, y, n);
 }
 
 /* Eight interleaved partial sums (element i goes to lane i % 8), combined pairwise: a

@@ -1,0 +1,282 @@
+/* Direct convolution (no im2col buffer): the portable driver.
+ *
+ * y[n, co, oh, ow] = bias[co] + sum over (ci, kh, kw) of
+ *     w[co, ci, kh, kw] * x[n, g*Ci/g + ci, oh*sh - pad_top + kh*dh, ow*sw - pad_left + kw*dw]
+ * (cross-correlation, taps outside the input are zero), then max(0, .) with relu.
+ *
+ * Per call:
+ *  1. the interior output columns (every kw tap inside the row) are found once; the
+ *     border columns and the valid kh range of every output row go into two small
+ *     tables in the workspace, so no work item divides;
+ *  2. channel kernels (Co/g >= 8): the weights are repacked into the workspace as
+ *     [group][block of 16 output channels][Ci/g][kh][kw][16] (a last block of at most 8
+ *     channels is 8 wide), zero-padded, plus a zero-padded bias per block;
+ *  3. OpenMP over output rows x channel blocks x images x groups (in that order of
+ *     speed, so consecutive work items share a weight block); each work item takes the
+ *     kh range of its row (clipped against the top/bottom padding) from the row table
+ *     and calls the row kernel of the active ISA (see fc_conv_direct_kernels.h). The
+ *     width kernel (Co/g < 8) takes whole (image, channel) planes when there are enough.
+ * No sum is split between threads: results are bit-identical for every thread count. */
+#include "fc_conv_internal.h"
+#include "fc_conv_direct_kernels.h"
+
+/* Below 8 output channels per group a channel block would be mostly padding. */
+static int uses_width_kernel(const fc_conv2d_params *p) {
+    return p->out_channels / p->groups < 8;
+}
+
+fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p) {
+    if (!p) return FC_EINVAL;
+    return FC_OK; /* every configuration that fc_conv2d_check accepts */
+}
+
+/* Workspace carve-outs, each a multiple of FC_ALIGN bytes:
+ *   packed weights  G * nblk * 16 * Ci/g * kh * kw floats  (channel kernels only)
+ *   packed bias     G * nblk * 16 floats                   (channel kernels only)
+ *   row table       3 * out_h int32: first valid kh, number of valid kh, input row
+ *   column table    4 * (round_up(out_w, 8) + 8) int32: the border columns (see
+ *                   fc_direct_layer), padded so that 8 entries may be loaded from any of them */
+typedef struct {
+    size_t wpack, bpack, rows, cols, total;
+} ws_layout;
+
+static fc_status layout(const fc_conv2d_params *p, ws_layout *l) {
+    const int64_t cog = p->out_channels / p->groups;
+    const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
+    l->wpack = l->bpack = 0;
+    if (!uses_width_kernel(p)) {
+        const int64_t wd[7] = {p->groups, nblk, FC_DIRECT_NB, p->in_channels / p->groups,
+                               p->kernel_h, p->kernel_w, (int64_t)sizeof(float)};
+        const int64_t bd[4] = {p->groups, nblk, FC_DIRECT_NB, (int64_t)sizeof(float)};
+        if (fc_count(&l->wpack, 7, wd) || fc_align_size(l->wpack, &l->wpack)) return FC_EOVERFLOW;
+        if (fc_count(&l->bpack, 4, bd) || fc_align_size(l->bpack, &l->bpack)) return FC_EOVERFLOW;
+    }
+    const int64_t rd[3] = {3, p->out_h, (int64_t)sizeof(int32_t)};
+    const int64_t cd[3] = {4, FC_ROUND_UP(p->out_w, 8) + 8, (int64_t)sizeof(int32_t)};
+    if (fc_count(&l->rows, 3, rd) || fc_align_size(l->rows, &l->rows)) return FC_EOVERFLOW;
+    if (fc_count(&l->cols, 3, cd) || fc_align_size(l->cols, &l->cols)) return FC_EOVERFLOW;
+    size_t t;
+    /* + FC_ALIGN so the caller's buffer may start anywhere */
+    if (fc_add_size(l->wpack, l->bpack, &t) || fc_add_size(t, l->rows, &t) ||
+        fc_add_size(t, l->cols, &t) || fc_add_size(t, FC_ALIGN, &t))
+        return FC_EOVERFLOW;
+    l->total = t;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *bytes) {
+    if (!p || !bytes) return FC_EINVAL;
+    ws_layout l;
+    fc_status st = layout(p, &l);
+    if (st != FC_OK) return st;
+    *bytes = l.total;
+    return FC_OK;
+}
+
+/* Interior columns: ow*sw - pl >= 0 and ow*sw - pl + (kw-1)*dw <= in_w - 1. */
+static void layer_constants(const fc_conv2d_params *p, fc_direct_layer *L) {
+    L->cig = p->in_channels / p->groups;
+    L->in_h = p->in_h;
+    L->in_w = p->in_w;
+    L->kernel_h = p->kernel_h;
+    L->kernel_w = p->kernel_w;
+    L->stride_w = p->stride_w;
+    L->dil_h = p->dilation_h;
+    L->dil_w = p->dilation_w;
+    L->pad_left = p->pad_left;
+    L->out_w = p->out_w;
+    L->relu = p->relu;
+    const int64_t lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
+    const int64_t hi = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
+    if (hi > lo) {
+        L->int_lo = lo;
+        L->int_hi = hi;
+    } else {
+        L->int_lo = L->int_hi = 0;
+    }
+    L->int_end = fc_direct_interior_end(L, uses_width_kernel(p));
+    L->n_edge = L->int_lo + (p->out_w - L->int_end);
+}
+
+/* The border column table (4 arrays of round_up(out_w, 8) + 8 int32 at `t`). */
+static void column_table(fc_direct_layer *L, int32_t *t) {
+    const int64_t cap = FC_ROUND_UP(L->out_w, 8) + 8;
+    int32_t *ow_a = t, *lo_a = t + cap, *cnt_a = t + 2 * cap, *iw_a = t + 3 * cap;
+    for (int64_t k = 0; k < cap; k++) {
+        ow_a[k] = lo_a[k] = cnt_a[k] = iw_a[k] = 0;
+        if (k >= L->n_edge) continue;
+        const int64_t ow = k < L->int_lo ? k : L->int_end + (k - L->int_lo);
+        int64_t lo, n, iw;
+        fc_direct_col_taps(L, ow, &lo, &n, &iw);
+        ow_a[k] = (int32_t)ow;
+        lo_a[k] = (int32_t)lo;
+        cnt_a[k] = (int32_t)n;
+        iw_a[k] = (int32_t)iw;
+    }
+    L->e_ow = ow_a;
+    L->e_lo = lo_a;
+    L->e_cnt = cnt_a;
+    L->e_iw = iw_a;
+}
+
+/* The row table (3 arrays of out_h int32 at `t`): valid kernel rows [lo, lo + n) of each
+ * output row and the input row of tap lo (0 when no tap is valid: never read). */
+static void row_table(const fc_conv2d_params *p, int32_t *t) {
+    const int64_t Ho = p->out_h, dh = p->dilation_h, KH = p->kernel_h;
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const int64_t base = oh * p->stride_h - p->pad_top;
+        int64_t a = 0, b;
+        if (base < 0) a = (-base + dh - 1) / dh;
+        if (base > p->in_h - 1) b = 0;
+        else b = FC_MIN(KH, (p->in_h - 1 - base) / dh + 1);
+        if (a > KH) a = KH;
+        const int64_t n = b > a ? b - a : 0;
+        t[oh] = (int32_t)a;
+        t[Ho + oh] = (int32_t)n;
+        t[2 * Ho + oh] = (int32_t)(n > 0 ? base + a * dh : 0);
+    }
+}
+
+/* Block b of group g: [cig][kh][kw][nb], lanes past cog zero. */
+static void pack_block(const fc_conv2d_params *p, const float *w, const float *bias,
+                       int64_t g, int64_t b, float *wdst, float *bdst, fc_isa isa) {
+    const int64_t cig = p->in_channels / p->groups, cog = p->out_channels / p->groups;
+    const int64_t taps = cig * p->kernel_h * p->kernel_w;
+    const int64_t co0 = b * FC_DIRECT_NB;
+    const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
+    const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
+    const float *src = w + (g * cog + co0) * taps;
+    if (isa == FC_ISA_AVX2) fc_f32_conv_direct_pack__avx2_fma(src, taps, nco, nb, wdst);
+    else fc_f32_conv_direct_pack__scalar(src, taps, nco, nb, wdst);
+    for (int64_t l = 0; l < FC_DIRECT_NB; l++)
+        bdst[l] = (bias && l < nco) ? bias[g * cog + co0 + l] : 0.0f;
+}
+
+typedef struct {
+    fc_direct_row_fn c16, c8, width;
+} kernel_table;
+
+static kernel_table kernels_for_isa(fc_isa isa) {
+    kernel_table t;
+    if (isa == FC_ISA_AVX2) {
+        t.c16 = fc_f32_conv_direct_16x6__avx2_fma;
+        t.c8 = fc_f32_conv_direct_8x6__avx2_fma;
+        t.width = fc_f32_conv_direct_width__avx2_fma;
+    } else {
+        t.c16 = fc_f32_conv_direct_16x6__scalar;
+        t.c8 = fc_f32_conv_direct_8x6__scalar;
+        t.width = fc_f32_conv_direct_width__scalar;
+    }
+    return t;
+}
+
+fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const float *w,
+                           const float *bias, float *y, void *workspace, size_t workspace_bytes) {
+    if (!p) return FC_EINVAL;
+    ws_layout wl;
+    fc_status st = layout(p, &wl);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < wl.total || !workspace) return FC_ENOMEM;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !w || !y) return FC_EINVAL;
+
+    const fc_isa isa = fc_active_isa();
+    const kernel_table kt = kernels_for_isa(isa);
+    const int64_t N = p->batch, G = p->groups, Ci = p->in_channels, Co = p->out_channels;
+    const int64_t cig = Ci / G, cog = Co / G;
+    const int64_t H = p->in_h, W = p->in_w, KH = p->kernel_h, KW = p->kernel_w;
+    const int64_t Ho = p->out_h, Wo = p->out_w;
+    const int64_t out_plane = Ho * Wo;
+    const int nthreads = fc_clamp_threads(p->num_threads);
+
+    char *ws = (char *)fc_align_ptr(workspace);
+    float *wpack = (float *)ws;
+    float *bpack = (float *)(ws + wl.wpack);
+    int32_t *rows = (int32_t *)(ws + wl.wpack + wl.bpack);
+    int32_t *cols = (int32_t *)(ws + wl.wpack + wl.bpack + wl.rows);
+    fc_direct_layer L;
+    layer_constants(p, &L);
+    column_table(&L, cols);
+    row_table(p, rows);
+    const int32_t *row_lo = rows, *row_n = rows + Ho, *row_ih = rows + 2 * Ho;
+
+    if (uses_width_kernel(p)) {
+        /* work item: all output rows of one (image, output channel) plane when there are
+         * enough planes to share out, else one output row */
+        const int64_t planes = N * Co;
+        const int by_plane = planes >= 4 * (int64_t)nthreads;
+        const int64_t items = by_plane ? planes : planes * Ho;
+        const int64_t rows_per_item = by_plane ? Ho : 1;
+        const int chunk = by_plane ? 1 : 16;
+        (void)chunk;
+        /* dynamic: on a shared machine a thread that loses its core does not hold up the
+         * others; which thread computes an item never changes its bits */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(nthreads)
+#endif
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t plane = by_plane ? it : it / Ho;
+            const int64_t co = plane % Co, n = plane / Co, g = co / cog;
+            const int64_t oh0 = by_plane ? 0 : it % Ho;
+            const float *xg = x + (n * Ci + g * cig) * H * W;
+            const float *wc = w + co * cig * KH * KW;
+            float *yp = y + (n * Co + co) * out_plane;
+            for (int64_t oh = oh0; oh < oh0 + rows_per_item; oh++) {
+                fc_direct_row r;
+                r.x = xg + (int64_t)row_ih[oh] * W;
+                r.kh_count = row_n[oh];
+                r.w = wc + (int64_t)row_lo[oh] * KW;
+                r.bias = bias ? bias + co : NULL;
+                r.y = yp + oh * Wo;
+                r.y_cstride = out_plane;
+                r.nco = 1;
+                kt.width(&L, &r);
+            }
+        }
+        return FC_OK;
+    }
+
+    const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
+    const int64_t blk_stride = FC_DIRECT_NB * cig * KH * KW; /* floats per packed block */
+    const int64_t packs = G * nblk;
+    /* work item: output row (fastest), channel block, image, group (slowest) */
+    const int64_t items = G * N * nblk * Ho;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+#endif
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t gb = 0; gb < packs; gb++)
+            pack_block(p, w, bias, gb / nblk, gb % nblk, wpack + gb * blk_stride,
+                       bpack + gb * FC_DIRECT_NB, isa);
+        /* the implicit barrier of the loop above publishes the packed weights */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t oh = it % Ho;
+            int64_t rest = it / Ho;
+            const int64_t b = rest % nblk;
+            rest /= nblk;
+            const int64_t n = rest % N, g = rest / N;
+            const int64_t co0 = b * FC_DIRECT_NB;
+            const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
+            const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
+            fc_direct_row r;
+            r.x = x + ((n * Ci + g * cig) * H + row_ih[oh]) * W;
+            r.kh_count = row_n[oh];
+            r.w = wpack + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
+            r.bias = bpack + (g * nblk + b) * FC_DIRECT_NB;
+            r.y = y + (n * Co + g * cog + co0) * out_plane + oh * Wo;
+            r.y_cstride = out_plane;
+            r.nco = nco;
+            if (nb == 8) kt.c8(&L, &r);
+            else kt.c16(&L, &r);
+        }
+    }
+    return FC_OK;
+}

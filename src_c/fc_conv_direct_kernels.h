@@ -1,0 +1,124 @@
+/* Direct convolution: the interface between the portable driver (fc_conv_direct.c) and
+ * the per-ISA row kernels (kernels/scalar/fc_f32_conv_direct__scalar.c and
+ * kernels/avx2/fc_f32_conv_direct__avx2_fma.c).
+ *
+ * The driver owns everything that is not arithmetic: weight packing, the split of the
+ * output columns into a left border, an interior and a right border (once per layer),
+ * the clipping of the kernel rows against the top/bottom padding (once per output row)
+ * and the OpenMP split of the output rows. A kernel computes one output row (all out_w
+ * columns) for one block of output channels, so a thread count never changes how any
+ * single output value is summed.
+ *
+ * Two kernel shapes:
+ *  - channel kernels (Co/groups >= 8): SIMD across output channels. The weights of a
+ *    block of FC_DIRECT_NB output channels are packed as [Ci/g][kh][kw][nb] (nb = 16, or
+ *    8 for a last block of at most 8 channels; lanes past Co/g are zero). An interior tile
+ *    is nb channels x FC_DIRECT_MR consecutive output columns held in registers; each
+ *    tap loads nb weights and broadcasts MR input pixels (stride_w apart in the NCHW row).
+ *    Border and leftover columns go through a checked tile of up to MR border columns,
+ *    each with its own valid kw range; it sums in the same order (ci, kh, kw ascending),
+ *    so a pixel gets the same bits whichever tile computes it.
+ *  - the width kernel (Co/groups < 8: depthwise and thin groups): one output channel per
+ *    call, SIMD across output columns, weights read unpacked from the caller's array.
+ */
+#ifndef FC_CONV_DIRECT_KERNELS_H
+#define FC_CONV_DIRECT_KERNELS_H
+
+#include "fc_internal.h"
+
+#define FC_DIRECT_NB 16 /* output channels per packed weight block */
+#define FC_DIRECT_MR 6  /* output columns per interior register tile */
+
+/* Constants of one layer, computed once per call by the driver. */
+typedef struct {
+    int64_t cig;                /* input channels per group */
+    int64_t in_h, in_w;
+    int64_t kernel_h, kernel_w;
+    int64_t stride_w;
+    int64_t dil_h, dil_w;
+    int64_t pad_left;
+    int64_t out_w;
+    /* Interior output columns [int_lo, int_hi): every kw tap of these columns falls inside
+     * the input row (int_lo == int_hi == 0 when there is none). The kernel covers
+     * [int_lo, int_end) with unchecked tiles (see fc_direct_interior_end). */
+    int64_t int_lo, int_hi, int_end;
+    /* The remaining (border) columns [0, int_lo) and [int_end, out_w), in that order:
+     * n_edge entries, each array padded with entries of cnt 0 up to a multiple of 8.
+     * Column e_ow[k] has the valid kw taps [e_lo[k], e_lo[k] + e_cnt[k]), and its tap
+     * e_lo[k] reads input column e_iw[k] (0 when e_cnt[k] is 0). All fit in int32 because
+     * fc_conv2d_check keeps every dimension below 2^31. */
+    int64_t n_edge;
+    const int32_t *e_ow, *e_lo, *e_cnt, *e_iw;
+    int relu;
+} fc_direct_layer;
+
+/* One output row of one channel block (or one channel, for the width kernel). */
+typedef struct {
+    /* Input channel 0 of the group, at the input row of the first valid kernel row
+     * (kh_lo), column 0. Channel c, kernel row kh_lo + t is at x + c*in_h*in_w + t*dil_h*in_w. */
+    const float *x;
+    int64_t kh_count;      /* valid kernel rows for this output row (may be 0) */
+    /* Channel kernels: the packed block at (ci 0, kh_lo, kw 0); ci stride is
+     * kernel_h*kernel_w*nb floats, kh stride kernel_w*nb.
+     * Width kernel: the caller's weights of this output channel at (ci 0, kh_lo, kw 0);
+     * ci stride kernel_h*kernel_w. */
+    const float *w;
+    /* Channel kernels: nb packed bias values (zero when the layer has no bias).
+     * Width kernel: &bias[co], or NULL. */
+    const float *bias;
+    float *y;              /* output channel co0, this row, column 0 */
+    int64_t y_cstride;     /* out_h*out_w: distance between output channels */
+    int64_t nco;           /* channels of the block to store: 1..nb (1 for the width kernel) */
+} fc_direct_row;
+
+typedef void (*fc_direct_row_fn)(const fc_direct_layer *L, const fc_direct_row *r);
+
+/* Channel kernels: nb = 16 (nco 1..16) and nb = 8 (nco 1..8); width kernel. */
+void fc_f32_conv_direct_16x6__scalar(const fc_direct_layer *L, const fc_direct_row *r);
+void fc_f32_conv_direct_8x6__scalar(const fc_direct_layer *L, const fc_direct_row *r);
+void fc_f32_conv_direct_width__scalar(const fc_direct_layer *L, const fc_direct_row *r);
+
+void fc_f32_conv_direct_16x6__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
+void fc_f32_conv_direct_8x6__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
+void fc_f32_conv_direct_width__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
+
+/* Weight packing of one channel block: dst[t*nb + l] = src[l*taps + t] for l < nco, and 0
+ * for nco <= l < nb (t < taps = Ci/g*kh*kw: the taps of one output channel, in order). */
+void fc_f32_conv_direct_pack__scalar(const float *src, int64_t taps, int64_t nco, int64_t nb,
+                                     float *dst);
+void fc_f32_conv_direct_pack__avx2_fma(const float *src, int64_t taps, int64_t nco, int64_t nb,
+                                       float *dst);
+
+/* Output columns per vector of the width kernel. */
+#define FC_DIRECT_VW 8
+
+/* End of the unchecked columns: whole tiles of MR columns (channel kernels) or whole
+ * vectors of VW columns (width kernel) inside [int_lo, int_hi). The width kernel with
+ * stride 2 loads 16 consecutive inputs for 8 columns, one past the last tap of column
+ * ow+7; that pixel is inside the row when column ow+8 is interior, so its vectors must
+ * end one column before int_hi. */
+static inline int64_t fc_direct_interior_end(const fc_direct_layer *L, int width_kernel) {
+    const int64_t lo = L->int_lo;
+    if (!width_kernel) return lo + (L->int_hi - lo) / FC_DIRECT_MR * FC_DIRECT_MR;
+    const int64_t hi = L->stride_w == 2 ? L->int_hi - 1 : L->int_hi;
+    if (hi <= lo) return lo;
+    return lo + (hi - lo) / FC_DIRECT_VW * FC_DIRECT_VW;
+}
+
+/* The valid kw taps [*lo, *lo + *n) of output column ow, and the input column of tap *lo
+ * (0 when there is none). */
+static inline void fc_direct_col_taps(const fc_direct_layer *L, int64_t ow, int64_t *lo,
+                                      int64_t *n, int64_t *first_iw) {
+    const int64_t base = ow * L->stride_w - L->pad_left;
+    const int64_t dw = L->dil_w, KW = L->kernel_w;
+    int64_t a = 0, b;
+    if (base < 0) a = (-base + dw - 1) / dw;
+    if (base > L->in_w - 1) b = 0;
+    else b = FC_MIN(KW, (L->in_w - 1 - base) / dw + 1);
+    if (a > KW) a = KW;
+    *lo = a;
+    *n = b > a ? b - a : 0;
+    *first_iw = *n > 0 ? base + a * dw : 0;
+}
+
+#endif /* FC_CONV_DIRECT_KERNELS_H */

@@ -1,0 +1,413 @@
+/* Packed SGEMM: the portable BLIS-style five-loop driver.
+ *
+ *   jc: columns of C in blocks of NC
+ *     pc: the reduction in blocks of KC            (B block: KC x NC, packed, shared)
+ *       ic: rows of C in blocks of MC              (A block: MC x KC, packed, per thread)
+ *         jr: NR-column micro-panels of the B block
+ *           ir: MR-row micro-panels of the A block -> one micro-kernel call
+ *
+ * Threads: the (row tiles) x (B micro-panels) space of each jc block is cut into a
+ * tm x tn grid of rectangles, one per thread. The reduction loop pc is never split and
+ * its blocking KC depends on k only, so every element of C is the same sequence of
+ * operations for every team size: results are bit-identical for 1, 2, 3... threads.
+ *
+ * B packing: when every thread owns whole B micro-panels (tm == 1, the usual case for
+ * short-and-wide im2col GEMMs), each thread packs its own panels just before it first
+ * uses them, prefetching the source of a panel a few steps ahead, so the streaming of B
+ * from memory overlaps the arithmetic and needs no barrier. Otherwise (several thread rows
+ * share a panel) the team packs the block together, then meets at a barrier.
+ *
+ * Edge tiles (m % MR, n % NR) run the full micro-kernel into a local MR x NR tile and
+ * copy out the valid part, so no kernel ever reads or writes past A, B or C.
+ *
+ * Epilogue (fused into the micro-kernel of the last KC block): C = [C +] A*B, then
+ * + bias_m[i], then + bias_n[j], then relu. The first KC block overwrites C (or adds to it
+ * with accumulate); the later ones add to it.
+ */
+#include "fc_internal.h"
+#include "fc_gemm_kernels.h"
+#include <string.h>
+
+/* ------------------------------------------------------------------ blocking
+ * Tuned for AMD EPYC (Zen 4): 32 KiB L1d, 1 MiB L2 per core, 32 MiB L3.
+ *   KC: the B micro-panel (KC x 16 floats = 24 KiB at KC = 384) stays in L1 while the
+ *       ir loop runs, next to one A micro-panel (9 KiB).
+ *   MC: the packed A block (MC x KC) lives in L2 (168 x 384 x 4 = 252 KiB).
+ *   NC: the packed B block (KC x NC) lives in L3 (384 x 4080 x 4 = 6 MiB).
+ * The k loop is cut into equal blocks of at most KC_MAX, a function of k alone. */
+#ifndef FC_GEMM_KC_MAX
+#define FC_GEMM_KC_MAX 384
+#endif
+#ifndef FC_GEMM_MC_MAX
+#define FC_GEMM_MC_MAX 168 /* multiple of 6 and of 4 */
+#endif
+#ifndef FC_GEMM_NC_MAX
+#define FC_GEMM_NC_MAX 4080 /* multiple of 16 and of 8 */
+#endif
+/* A GEMM with at most this many rows, B^T stored by rows (rs_b == 1) and A rows
+ * contiguous (cs_a == 1) -- a linear layer on a small batch -- runs as dot products
+ * straight from the operands: packing would cost as much as the arithmetic. */
+#ifndef FC_GEMV_MAX_M
+#define FC_GEMV_MAX_M 2
+#endif
+/* How many B micro-panels ahead the just-in-time packer prefetches. */
+#define FC_GEMM_PF_PANELS 2
+
+typedef struct {
+    size_t mr, nr;
+    fc_gemv_fn gemv;
+    fc_gemm_ukernel_fn kernel;
+    fc_gemm_pack_a_fn pack_a;
+    fc_gemm_pack_b_fn pack_b;
+} gemm_impl;
+
+static void gemm_get_impl(fc_isa isa, gemm_impl *g) {
+    if (isa == FC_ISA_AVX2) {
+        g->mr = FC_GEMM_AVX2_MR;
+        g->nr = FC_GEMM_AVX2_NR;
+        g->kernel = fc_f32_gemm_6x16__avx2_fma;
+        g->gemv = fc_f32_gemv_t__avx2_fma;
+        g->pack_a = fc_f32_gemm_pack_a_6__avx2;
+        g->pack_b = fc_f32_gemm_pack_b_16__avx2;
+    } else {
+        g->mr = FC_GEMM_SCALAR_MR;
+        g->nr = FC_GEMM_SCALAR_NR;
+        g->kernel = fc_f32_gemm_4x8__scalar;
+        g->gemv = fc_f32_gemv_t__scalar;
+        g->pack_a = fc_f32_gemm_pack_a_4__scalar;
+        g->pack_b = fc_f32_gemm_pack_b_8__scalar;
+    }
+}
+
+static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* KC actually used: k cut into equal blocks of at most KC_MAX (depends on k only). */
+static size_t gemm_kc(size_t k) {
+    size_t nblocks = cdiv(k, FC_GEMM_KC_MAX);
+    return cdiv(k, nblocks);
+}
+
+typedef struct {
+    size_t kc, mc_alloc, nc_alloc;
+    size_t b_bytes, a_bytes; /* each rounded up to FC_ALIGN */
+    size_t total;
+} gemm_plan;
+
+static fc_status gemm_plan_ws(size_t m, size_t n, size_t k, size_t nt, const gemm_impl *g,
+                              gemm_plan *pl) {
+    size_t t;
+    pl->kc = gemm_kc(k);
+    pl->mc_alloc = FC_ROUND_UP(FC_MIN(m, (size_t)FC_GEMM_MC_MAX), g->mr);
+    pl->nc_alloc = FC_ROUND_UP(FC_MIN(n, (size_t)FC_GEMM_NC_MAX), g->nr);
+    if (fc_mul_size(pl->kc, pl->nc_alloc, &t) || fc_mul_size(t, sizeof(float), &t) ||
+        fc_align_size(t, &pl->b_bytes))
+        return FC_EOVERFLOW;
+    if (fc_mul_size(pl->kc, pl->mc_alloc, &t) || fc_mul_size(t, sizeof(float), &t) ||
+        fc_align_size(t, &pl->a_bytes))
+        return FC_EOVERFLOW;
+    if (fc_mul_size(pl->a_bytes, nt, &t) || fc_add_size(t, pl->b_bytes, &t) ||
+        fc_add_size(t, FC_ALIGN, &pl->total)) /* slack to align the caller's pointer */
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+/* |s1| * (n1 - 1) + |s2| * (n2 - 1) fits in a ptrdiff_t (n1, n2 >= 1). */
+static int extent_ok(int64_t n1, int64_t s1, int64_t n2, int64_t s2) {
+    const uint64_t lim = (uint64_t)PTRDIFF_MAX;
+    uint64_t a1, a2;
+    if (s1 == INT64_MIN || s2 == INT64_MIN) return 0;
+    a1 = (uint64_t)(s1 < 0 ? -s1 : s1);
+    a2 = (uint64_t)(s2 < 0 ? -s2 : s2);
+    if (a1 != 0 && (uint64_t)(n1 - 1) > lim / a1) return 0;
+    if (a2 != 0 && (uint64_t)(n2 - 1) > lim / a2) return 0;
+    a1 *= (uint64_t)(n1 - 1);
+    a2 *= (uint64_t)(n2 - 1);
+    return a1 <= lim - a2;
+}
+
+static fc_status gemm_validate(const fc_gemm_args *args) {
+    size_t t;
+    if (!args || !args->a || !args->b || !args->c) return FC_EINVAL;
+    if (args->m < 1 || args->n < 1 || args->k < 1 || args->num_threads < 1) return FC_EINVAL;
+    if (args->m > 1 && args->rs_c < args->n) return FC_EINVAL; /* rows of C would overlap */
+    {
+        const int64_t mk[2] = {args->m, args->k}, kn[2] = {args->k, args->n},
+                      mn[2] = {args->m, args->n};
+        if (fc_count(&t, 2, mk) || fc_count(&t, 2, kn) || fc_count(&t, 2, mn))
+            return FC_EOVERFLOW;
+        if (fc_mul_size(t, sizeof(float), &t)) return FC_EOVERFLOW;
+    }
+    if (!extent_ok(args->m, args->rs_a, args->k, args->cs_a) ||
+        !extent_ok(args->k, args->rs_b, args->n, args->cs_b) ||
+        !extent_ok(args->m, args->rs_c, args->n, 1))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+/* Workspace for the current ISA and for the other one, whichever is larger, so a size
+ * queried before an ISA switch is still enough after it. */
+static fc_status gemm_ws_bytes(const fc_gemm_args *args, size_t *bytes) {
+    gemm_impl g;
+    gemm_plan p0, p1;
+    fc_status st;
+    gemm_get_impl(FC_ISA_SCALAR, &g);
+    st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
+                      (size_t)args->num_threads, &g, &p0);
+    if (st != FC_OK) return st;
+    gemm_get_impl(FC_ISA_AVX2, &g);
+    st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
+                      (size_t)args->num_threads, &g, &p1);
+    if (st != FC_OK) return st;
+    *bytes = FC_MAX(p0.total, p1.total);
+    return FC_OK;
+}
+
+/* The workspace depends on m, n, k and num_threads only: pointers and strides may still
+ * be unset when a caller sizes its buffers ahead of the call. */
+fc_status fc_sgemm_workspace_size(const fc_gemm_args *args, size_t *bytes) {
+    size_t t;
+    if (!bytes || !args) return FC_EINVAL;
+    if (args->m < 1 || args->n < 1 || args->k < 1 || args->num_threads < 1) return FC_EINVAL;
+    {
+        const int64_t mk[2] = {args->m, args->k}, kn[2] = {args->k, args->n},
+                      mn[2] = {args->m, args->n};
+        if (fc_count(&t, 2, mk) || fc_count(&t, 2, kn) || fc_count(&t, 2, mn))
+            return FC_EOVERFLOW;
+    }
+    return gemm_ws_bytes(args, bytes);
+}
+
+/* ------------------------------------------------------------------ the driver */
+
+typedef struct {
+    const gemm_impl *g;
+    size_t m, n, k, kc;
+    const float *a; ptrdiff_t rs_a, cs_a;
+    const float *b; ptrdiff_t rs_b, cs_b;
+    float *c; size_t rs_c;
+    const float *bias_m, *bias_n;
+    int relu, accumulate, has_epi;
+    float *bpack;          /* shared packed B block */
+    unsigned char *apack0; /* first per-thread packed A block */
+    size_t a_bytes;
+} gemm_ctx;
+
+/* Split `count` items into `parts` near-equal ranges; range `idx` is [*lo, *hi). */
+static void split_range(size_t count, size_t parts, size_t idx, size_t *lo, size_t *hi) {
+    *lo = count * idx / parts;
+    *hi = count * (idx + 1) / parts;
+}
+
+/* Thread grid tm x tn (tm * tn <= nth) minimising the largest rectangle of tiles.
+ * Ties go to the smaller tm (threads own whole B panels: just-in-time packing). */
+static void choose_grid(size_t nth, size_t mtiles, size_t npanels, size_t *tm, size_t *tn) {
+    size_t best = SIZE_MAX, t;
+    *tm = 1;
+    *tn = nth;
+    for (t = 1; t <= nth; t++) {
+        size_t u = nth / t;
+        size_t load = cdiv(mtiles, t) * cdiv(npanels, u);
+        if (load < best) {
+            best = load;
+            *tm = t;
+            *tn = u;
+        }
+    }
+}
+
+/* One MR x NR tile of C at (i0, j0) with mr x nr valid elements. The kernel handles a
+ * short tile (mr < MR) and a half-width one (nr == NR/2) itself; any other narrow one
+ * runs the micro-kernel into a local tile, then the valid part is copied out. */
+static void run_tile(const gemm_ctx *x, size_t kc, const float *ap, const float *bp,
+                     size_t i0, size_t j0, size_t mr, size_t nr, int beta, int last) {
+    const gemm_impl *g = x->g;
+    float *c = x->c + i0 * x->rs_c + j0;
+    fc_gemm_epilogue epi;
+    const fc_gemm_epilogue *ep = NULL;
+    float bm[FC_GEMM_MAX_MR], bn[FC_GEMM_MAX_NR];
+    size_t i, j;
+
+    if (last && x->has_epi) {
+        epi.bias_m = NULL;
+        epi.bias_n = NULL;
+        epi.relu = x->relu;
+        ep = &epi;
+        if (x->bias_m) {
+            if (mr == g->mr) {
+                epi.bias_m = x->bias_m + i0;
+            } else { /* the kernel may read MR values */
+                for (i = 0; i < g->mr; i++) bm[i] = i < mr ? x->bias_m[i0 + i] : 0.0f;
+                epi.bias_m = bm;
+            }
+        }
+        if (x->bias_n) {
+            if (nr == fc_gemm_width(nr, g->nr)) {
+                epi.bias_n = x->bias_n + j0;
+            } else {
+                for (j = 0; j < g->nr; j++) bn[j] = j < nr ? x->bias_n[j0 + j] : 0.0f;
+                epi.bias_n = bn;
+            }
+        }
+    }
+    if (nr == fc_gemm_width(nr, g->nr)) {
+        g->kernel(mr, nr, kc, ap, bp, c, x->rs_c, beta, ep);
+    } else {
+        float tile[FC_GEMM_MAX_MR * FC_GEMM_MAX_NR];
+        const size_t ld = g->nr;
+        memset(tile, 0, sizeof(tile));
+        if (beta)
+            for (i = 0; i < mr; i++) memcpy(tile + i * ld, c + i * x->rs_c, nr * sizeof(float));
+        g->kernel(mr, nr, kc, ap, bp, tile, ld, beta, ep);
+        for (i = 0; i < mr; i++) memcpy(c + i * x->rs_c, tile + i * ld, nr * sizeof(float));
+    }
+}
+
+/* The work of thread `tid` of a team of `nth`. Every thread runs the same jc / pc loops
+ * (so barriers and worksharing loops match up); the rectangle of tiles it computes in a
+ * jc block comes from choose_grid, a function of the block shape and nth only. */
+static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
+    const gemm_impl *g = x->g;
+    const size_t mr = g->mr, nr = g->nr;
+    const size_t mtiles = cdiv(x->m, mr);
+    const size_t mc_tiles = FC_GEMM_MC_MAX / mr;
+    float *apack = (float *)(void *)(x->apack0 + tid * x->a_bytes);
+    size_t jc;
+
+    for (jc = 0; jc < x->n; jc += FC_GEMM_NC_MAX) {
+        const size_t nc = FC_MIN((size_t)FC_GEMM_NC_MAX, x->n - jc);
+        const size_t npanels = cdiv(nc, nr);
+        size_t tm, tn, t0 = 0, t1 = 0, q0 = 0, q1 = 0, pc;
+        int jit;
+        choose_grid(nth, mtiles, npanels, &tm, &tn);
+        jit = (tm == 1);
+        if (tid < tm * tn) {
+            split_range(mtiles, tm, tid / tn, &t0, &t1);
+            split_range(npanels, tn, tid % tn, &q0, &q1);
+        }
+        /* everyone is done with the previous block's packed B */
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+        for (pc = 0; pc < x->k; pc += x->kc) {
+            const size_t kc = FC_MIN(x->kc, x->k - pc);
+            const int beta = (pc > 0) || x->accumulate;
+            const int last = (pc + kc >= x->k);
+            const float *bsrc = x->b + (ptrdiff_t)pc * x->rs_b + (ptrdiff_t)jc * x->cs_b;
+            size_t it;
+
+            if (!jit) {
+                long q;
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp for schedule(static)
+#endif
+                for (q = 0; q < (long)npanels; q++) {
+                    const size_t j0 = (size_t)q * nr;
+                    const size_t qp = (size_t)q + FC_GEMM_PF_PANELS;
+                    const float *pf = (qp + 1) * nr <= nc ? bsrc + (ptrdiff_t)(qp * nr) * x->cs_b : NULL;
+                    g->pack_b(kc, FC_MIN(nr, nc - j0), bsrc + (ptrdiff_t)j0 * x->cs_b, x->rs_b,
+                              x->cs_b, x->bpack + (size_t)q * x->kc * nr, pf);
+                }
+                /* implicit barrier: the whole B block is packed */
+            }
+
+            for (it = t0; it < t1; it += mc_tiles) {
+                const size_t it1 = FC_MIN(t1, it + mc_tiles);
+                const size_t i0 = it * mr;
+                const size_t mc = FC_MIN(x->m, it1 * mr) - i0;
+                size_t q;
+                g->pack_a(mc, kc, x->a + (ptrdiff_t)i0 * x->rs_a + (ptrdiff_t)pc * x->cs_a,
+                          x->rs_a, x->cs_a, apack);
+                for (q = q0; q < q1; q++) {
+                    const size_t j0 = q * nr;
+                    const size_t nrv = FC_MIN(nr, nc - j0);
+                    const float *bp = x->bpack + q * x->kc * nr; /* fixed stride: a panel never moves between KC blocks */
+                    size_t ir;
+                    if (jit && it == t0) {
+                        /* this thread alone uses panel q: pack it now, prefetch a later one */
+                        const size_t qp = q + FC_GEMM_PF_PANELS;
+                        const float *pf = (qp < q1 && (qp + 1) * nr <= nc)
+                                              ? bsrc + (ptrdiff_t)(qp * nr) * x->cs_b : NULL;
+                        g->pack_b(kc, nrv, bsrc + (ptrdiff_t)j0 * x->cs_b, x->rs_b, x->cs_b,
+                                  x->bpack + q * x->kc * nr, pf);
+                    }
+                    for (ir = it; ir < it1; ir++) {
+                        const size_t r0 = ir * mr;
+                        run_tile(x, kc, apack + (ir - it) * kc * mr, bp, r0, jc + j0,
+                                 FC_MIN(mr, x->m - r0), nrv, beta, last);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_bytes) {
+    gemm_impl g;
+    gemm_plan pl;
+    gemm_ctx x;
+    size_t need;
+    unsigned char *ws;
+    fc_status st = gemm_validate(args);
+    if (st != FC_OK) return st;
+    st = gemm_ws_bytes(args, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need) return FC_ENOMEM;
+    if (!workspace) return FC_EINVAL;
+
+    gemm_get_impl(fc_active_isa(), &g); /* the ISA is read once per call */
+    st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
+                      (size_t)args->num_threads, &g, &pl);
+    if (st != FC_OK) return st;
+
+    if (args->m <= FC_GEMV_MAX_M && args->rs_b == 1 && args->cs_a == 1) {
+        /* columns split over threads; each element is computed the same way whatever
+         * the split */
+        const size_t n = (size_t)args->n, m = (size_t)args->m;
+        const size_t rs_c = m > 1 ? (size_t)args->rs_c : n;
+        long t, nt = args->num_threads;
+        if ((size_t)nt > n) nt = (long)n;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+        for (t = 0; t < nt; t++) {
+            size_t j0, j1;
+            split_range(n, (size_t)nt, (size_t)t, &j0, &j1);
+            if (j1 > j0)
+                g.gemv(m, j1 - j0, (size_t)args->k, args->a, (ptrdiff_t)args->rs_a,
+                       args->b + (ptrdiff_t)j0 * args->cs_b, (ptrdiff_t)args->cs_b, args->c + j0,
+                       rs_c, args->accumulate != 0, args->bias_m,
+                       args->bias_n ? args->bias_n + j0 : NULL, args->relu != 0);
+        }
+        return FC_OK;
+    }
+
+    ws = (unsigned char *)fc_align_ptr(workspace);
+    x.g = &g;
+    x.m = (size_t)args->m;
+    x.n = (size_t)args->n;
+    x.k = (size_t)args->k;
+    x.kc = pl.kc;
+    x.a = args->a; x.rs_a = (ptrdiff_t)args->rs_a; x.cs_a = (ptrdiff_t)args->cs_a;
+    x.b = args->b; x.rs_b = (ptrdiff_t)args->rs_b; x.cs_b = (ptrdiff_t)args->cs_b;
+    x.c = args->c;
+    x.rs_c = args->m > 1 ? (size_t)args->rs_c : (size_t)args->n;
+    x.bias_m = args->bias_m;
+    x.bias_n = args->bias_n;
+    x.relu = args->relu != 0;
+    x.accumulate = args->accumulate != 0;
+    x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
+    x.bpack = (float *)(void *)ws;
+    x.apack0 = ws + pl.b_bytes;
+    x.a_bytes = pl.a_bytes;
+
+#ifdef _OPENMP
+    if (args->num_threads > 1) {
+#pragma omp parallel num_threads(args->num_threads)
+        gemm_thread(&x, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
+        return FC_OK;
+    }
+#endif
+    gemm_thread(&x, 0, 1);
+    return FC_OK;
+}

@@ -1,0 +1,355 @@
+/* Pooling drivers: parameter checks, border / interior split, threading, dispatch.
+ *
+ * Work is one output row of one plane (plane = batch * channels) per item; runs of rows
+ * are handed to threads dynamically. A window is never split, so results are
+ * bit-identical for any thread count.
+ *
+ * A row is pooled separably (see fc_pool_kernels.h): the valid input rows of its windows
+ * are reduced column by column into a per-thread stack buffer whose columns outside the
+ * input hold the padding value (-inf for max, 0 for average), then the ISA's horizontal
+ * kernel runs over all output columns with no bounds test. Vertical border rows simply
+ * have fewer valid rows. Max needs no border case at all; average redoes the few border
+ * columns (precomputed range outside [ow_lo, ow_hi)) with their own divisor. Windows
+ * wider than the buffer fall back to a direct loop with clipped tap ranges. */
+#include <math.h>
+#include "fc_internal.h"
+#include "fc_pool_kernels.h"
+
+/* Every int64 field stays below this so that the output-size rule and tap positions
+ * (sums of a few fields) cannot overflow int64. */
+#define POOL_FIELD_MAX (INT64_MAX / 4)
+
+fc_status fc_pool2d_check(const fc_pool2d_params *p) {
+    if (!p) return FC_EINVAL;
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 ||
+        p->dilation_h < 1 || p->dilation_w < 1)
+        return FC_EINVAL;
+    if (p->pad_top < 0 || p->pad_left < 0 || p->pad_bottom < 0 || p->pad_right < 0)
+        return FC_EINVAL;
+    if ((p->ceil_mode != 0 && p->ceil_mode != 1) ||
+        (p->count_include_pad != 0 && p->count_include_pad != 1) || p->num_threads < 1)
+        return FC_EINVAL;
+    if (p->batch < 0 || p->channels < 1 || p->in_h < 1 || p->in_w < 1) return FC_ESHAPE;
+    const int64_t fields[] = {p->batch, p->channels, p->in_h, p->in_w, p->kernel_h,
+                              p->kernel_w, p->stride_h, p->stride_w, p->pad_top,
+                              p->pad_left, p->pad_bottom, p->pad_right, p->dilation_h,
+                              p->dilation_w, p->out_h, p->out_w};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i] > POOL_FIELD_MAX) return FC_EOVERFLOW;
+    if (p->kernel_h - 1 > POOL_FIELD_MAX / p->dilation_h ||
+        p->kernel_w - 1 > POOL_FIELD_MAX / p->dilation_w)
+        return FC_EOVERFLOW;
+    int64_t oh = fc_out_size(p->in_h, p->pad_top, p->pad_bottom, p->kernel_h, p->stride_h,
+                             p->dilation_h, p->ceil_mode);
+    int64_t ow = fc_out_size(p->in_w, p->pad_left, p->pad_right, p->kernel_w, p->stride_w,
+                             p->dilation_w, p->ceil_mode);
+    if (oh < 1 || ow < 1 || p->out_h != oh || p->out_w != ow) return FC_ESHAPE;
+    /* element and byte counts of x and y (per sample too, so batch = 0 is checked) */
+    const int64_t xs[] = {p->batch, p->channels, p->in_h, p->in_w};
+    const int64_t ys[] = {p->batch, p->channels, p->out_h, p->out_w};
+    size_t n;
+    for (int k = 0; k < 2; k++) {
+        const int64_t *v = k ? ys : xs;
+        if (fc_count(&n, 4, v) || fc_mul_size(n, sizeof(float), &n) || n > PTRDIFF_MAX ||
+            fc_count(&n, 3, v + 1) || fc_mul_size(n, sizeof(float), &n) || n > PTRDIFF_MAX)
+            return FC_EOVERFLOW;
+    }
+    return FC_OK;
+}
+
+/* Taps t in [*t0, *t1) of a window starting at s (step d, k taps) that fall in [0, n). */
+static inline void tap_range(int64_t s, int64_t k, int64_t d, int64_t n, int64_t *t0,
+                             int64_t *t1) {
+    int64_t a, b;
+    if (d == 1) {   /* the common case, without divisions */
+        a = s >= 0 ? 0 : -s;
+        b = FC_MIN(k, n - s);
+    } else {
+        a = s >= 0 ? 0 : (-s + d - 1) / d;
+        b = s > n - 1 ? 0 : FC_MIN(k, (n - 1 - s) / d + 1);
+    }
+    *t0 = FC_MIN(a, k);
+    *t1 = FC_MAX(*t0, b);
+}
+
+/* Floats in each thread's column buffer (16 KB of stack): output rows are done in column
+ * chunks whose windows span at most this many input columns. */
+#define POOL_BUF 4096
+/* Divisor counts up to this get a precomputed 1.0f / count (no divide per border column). */
+#define POOL_INV 1024
+
+typedef struct {
+    const fc_pool2d_params *p;
+    size_t in_plane, out_plane;
+    int64_t ow_lo, ow_hi;   /* output columns whose windows are fully inside the input */
+    int64_t chunk;          /* output columns per buffer fill; 0: windows too wide, direct */
+    int fused;              /* every column interior and windows disjoint: skip the buffer */
+    int64_t ninv;           /* inv[c] = 1.0f / c for divisor counts c < ninv (average) */
+    float inv[POOL_INV];
+    fc_f32_pool_vert_fn vert;
+    fc_f32_maxpool_h_fn hmax;
+    fc_f32_avgpool_h_fn havg;
+} pool_geom;
+
+static void geom_init(pool_geom *g, const fc_pool2d_params *p, int is_max) {
+    g->p = p;
+    g->in_plane = (size_t)p->in_h * (size_t)p->in_w;
+    g->out_plane = (size_t)p->out_h * (size_t)p->out_w;
+    int64_t lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    int64_t last = p->in_w - 1 - (p->kernel_w - 1) * p->dilation_w + p->pad_left;
+    int64_t hi = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
+    g->ow_lo = FC_MIN(lo, p->out_w);
+    g->ow_hi = FC_MAX(g->ow_lo, hi);
+    int64_t span = (p->kernel_w - 1) * p->dilation_w + 1;   /* input columns of one window */
+    g->chunk = span > POOL_BUF ? 0 : (POOL_BUF - span) / p->stride_w + 1;
+    g->fused = g->ow_lo == 0 && g->ow_hi == p->out_w && p->stride_w >= span;
+    g->ninv = 0;
+    if (!is_max && p->kernel_h <= POOL_INV / p->kernel_w) {
+        g->ninv = p->kernel_h * p->kernel_w + 1;   /* counts never exceed the window */
+        for (int64_t c = 0; c < g->ninv; c++) g->inv[c] = 1.0f / (float)c;
+    }
+    const int avx2 = fc_active_isa() == FC_ISA_AVX2;
+    if (is_max) g->vert = avx2 ? fc_f32_maxpool_v__avx2 : fc_f32_maxpool_v__scalar;
+    else g->vert = avx2 ? fc_f32_sumpool_v__avx2 : fc_f32_sumpool_v__scalar;
+    g->hmax = avx2 ? fc_f32_maxpool_h__avx2 : fc_f32_maxpool_h__scalar;
+    g->havg = avx2 ? fc_f32_avgpool_h__avx2 : fc_f32_avgpool_h__scalar;
+}
+
+/* buf[c - c0] for input columns c in [c0, c1): the vertical reduction of the nr rows at xr
+ * inside the input, `pad` outside it. */
+static inline void fill_columns(const pool_geom *g, const float *xr, ptrdiff_t rs, int64_t nr,
+                                int64_t c0, int64_t c1, float pad, float *buf) {
+    const int64_t in_w = g->p->in_w;
+    const int64_t lo = FC_MIN(FC_MAX(c0, 0), c1), hi = FC_MAX(FC_MIN(c1, in_w), lo);
+    for (int64_t c = c0; c < lo; c++) buf[c - c0] = pad;
+    if (hi > lo) g->vert(xr + lo, rs, nr, buf + (lo - c0), hi - lo);
+    for (int64_t c = hi; c < c1; c++) buf[c - c0] = pad;
+}
+
+/* Direct max over the clipped window of column ow, taps column-major (the reference
+ * order); xr = first valid input row. For windows wider than the buffer. */
+static float max_direct(const fc_pool2d_params *p, const float *xr, ptrdiff_t rs, int64_t nr,
+                        int64_t ow) {
+    const int64_t ws = ow * p->stride_w - p->pad_left;
+    int64_t c0, c1;
+    tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &c0, &c1);
+    float m = -INFINITY;
+    for (int64_t t = c0; t < c1; t++)
+        for (int64_t r = 0; r < nr; r++)
+            m = fc_nanmax_f32(m, xr[r * rs + ws + t * p->dilation_w]);
+    return m;
+}
+
+/* One output row (plane, oh) of max pooling. */
+static void max_row(const pool_geom *g, const float *x, float *y, int64_t plane, int64_t oh,
+                    float *buf) {
+    const fc_pool2d_params *p = g->p;
+    float *yr = y + (size_t)plane * g->out_plane + (size_t)oh * (size_t)p->out_w;
+    const int64_t hs = oh * p->stride_h - p->pad_top;
+    int64_t r0, r1;
+    tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &r0, &r1);
+    if (r1 == r0) {   /* a row of windows that hold only padding */
+        for (int64_t ow = 0; ow < p->out_w; ow++) yr[ow] = -INFINITY;
+        return;
+    }
+    const float *xr = x + (size_t)plane * g->in_plane +
+                      (size_t)(hs + r0 * p->dilation_h) * (size_t)p->in_w;
+    const ptrdiff_t rs = (ptrdiff_t)(p->dilation_h * p->in_w);
+    const int64_t nr = r1 - r0;
+    if (g->fused) {   /* no padding in this row, windows do not overlap: no buffer */
+        g->hmax(xr - p->pad_left, rs, nr, p->kernel_w, p->stride_w, p->dilation_w, yr, p->out_w);
+        return;
+    }
+    if (g->chunk == 0) {
+        for (int64_t ow = 0; ow < p->out_w; ow++) yr[ow] = max_direct(p, xr, rs, nr, ow);
+        return;
+    }
+    /* -inf padding never changes a max, so border columns need no special case */
+    for (int64_t o0 = 0; o0 < p->out_w; o0 += g->chunk) {
+        const int64_t o1 = FC_MIN(p->out_w, o0 + g->chunk);
+        const int64_t c0 = o0 * p->stride_w - p->pad_left;
+        const int64_t c1 = (o1 - 1) * p->stride_w - p->pad_left +
+                           (p->kernel_w - 1) * p->dilation_w + 1;
+        fill_columns(g, xr, rs, nr, c0, c1, -INFINITY, buf);
+        g->hmax(buf, 0, 1, p->kernel_w, p->stride_w, p->dilation_w, yr + o0, o1 - o0);
+    }
+}
+
+/* 1.0f / count, from the table when it has it (same bits either way). */
+static inline float inv_count(const pool_geom *g, int64_t c) {
+    return c < g->ninv ? g->inv[c] : 1.0f / (float)c;
+}
+
+/* Columns of the window of output column ow counted by the divisor. */
+static inline int64_t avg_cols(const fc_pool2d_params *p, int64_t ow) {
+    const int64_t ws = ow * p->stride_w - p->pad_left;
+    if (p->count_include_pad) return FC_MIN(ws + p->kernel_w, p->in_w + p->pad_right) - ws;
+    return FC_MAX(0, FC_MIN(ws + p->kernel_w, p->in_w) - FC_MAX(ws, 0));
+}
+
+/* Direct mean over the clipped window of column ow (column sums, then their sum: the
+ * reference order). For windows wider than the buffer and rows of padding only. */
+static float avg_direct(const pool_geom *g, const float *xr, int64_t nr, int64_t cnt_h,
+                        int64_t ow) {
+    const fc_pool2d_params *p = g->p;
+    const int64_t ws = ow * p->stride_w - p->pad_left;
+    int64_t c0, c1;
+    tap_range(ws, p->kernel_w, 1, p->in_w, &c0, &c1);
+    float s = 0.0f;
+    for (int64_t t = c0; t < c1; t++) {
+        float c = 0.0f;
+        for (int64_t r = 0; r < nr; r++) c += xr[r * p->in_w + ws + t];
+        s += c;
+    }
+    return s * inv_count(g, cnt_h * avg_cols(p, ow));   /* 0 * inf = NaN: padding only */
+}
+
+/* One output row (plane, oh) of average pooling (dilation 1). */
+static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane, int64_t oh,
+                    float *buf) {
+    const fc_pool2d_params *p = g->p;
+    float *yr = y + (size_t)plane * g->out_plane + (size_t)oh * (size_t)p->out_w;
+    const int64_t hs = oh * p->stride_h - p->pad_top;
+    int64_t r0, r1;
+    tap_range(hs, p->kernel_h, 1, p->in_h, &r0, &r1);
+    const int64_t nr = r1 - r0;
+    /* rows counted by the divisor: inside the input, or inside [-pad_top, in_h + pad_bottom) */
+    const int64_t cnt_h = p->count_include_pad
+                              ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
+                              : nr;
+    const float *xr = x + (size_t)plane * g->in_plane;
+    if (nr > 0) xr += (size_t)(hs + r0) * (size_t)p->in_w;
+    if (g->fused && nr > 0) {
+        g->havg(xr - p->pad_left, (ptrdiff_t)p->in_w, nr, p->kernel_w, p->stride_w,
+                inv_count(g, cnt_h * p->kernel_w), yr, p->out_w);
+        return;
+    }
+    if (nr == 0 || g->chunk == 0) {
+        for (int64_t ow = 0; ow < p->out_w; ow++) yr[ow] = avg_direct(g, xr, nr, cnt_h, ow);
+        return;
+    }
+    const int64_t kw = p->kernel_w, sw = p->stride_w;
+    for (int64_t o0 = 0; o0 < p->out_w; o0 += g->chunk) {
+        const int64_t o1 = FC_MIN(p->out_w, o0 + g->chunk);
+        const int64_t c0 = o0 * sw - p->pad_left;
+        const int64_t c1 = (o1 - 1) * sw - p->pad_left + kw;
+        fill_columns(g, xr, (ptrdiff_t)p->in_w, nr, c0, c1, 0.0f, buf);
+        /* every column with the interior divisor, then the border columns again */
+        g->havg(buf, 0, 1, kw, sw, inv_count(g, cnt_h * kw), yr + o0, o1 - o0);
+        for (int64_t ow = o0; ow < o1; ow++) {
+            if (ow == g->ow_lo && g->ow_hi > ow) ow = FC_MIN(g->ow_hi, o1) - 1;
+            if (ow >= g->ow_lo && ow < g->ow_hi) continue;
+            const float *v = buf + (ow * sw - p->pad_left - c0);
+            float s = 0.0f;
+            for (int64_t t = 0; t < kw; t++) s += v[t];
+            yr[ow] = s * inv_count(g, cnt_h * avg_cols(p, ow));
+        }
+    }
+}
+
+/* Threads: rows go out in chunks of about POOL_CHUNK_ELEMS input elements, handed out
+ * dynamically (a thread that is descheduled on a busy machine holds up one chunk, not a
+ * static share); a call with little work uses fewer threads. Which thread computes a row
+ * never changes its value. */
+#define POOL_CHUNK_ELEMS 32768
+
+static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) {
+    const fc_pool2d_params *p = g->p;
+    const int64_t items = p->batch * p->channels * p->out_h;
+    /* input elements touched per output row, roughly */
+    const int64_t per_row = FC_MAX((int64_t)1, (int64_t)(g->in_plane / (size_t)p->out_h));
+    const int64_t rows_per_chunk = FC_MAX((int64_t)1, POOL_CHUNK_ELEMS / per_row);
+    const int64_t chunks = (items + rows_per_chunk - 1) / rows_per_chunk;
+    const int nt = (int)FC_MIN((int64_t)p->num_threads, chunks / 2 + 1);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float buf[POOL_BUF] __attribute__((aligned(64)));
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            const int64_t b = ch * rows_per_chunk, e = FC_MIN(items, b + rows_per_chunk);
+            int64_t plane = b / p->out_h, oh = b % p->out_h;
+            for (int64_t it = b; it < e; it++) {
+                if (is_max) max_row(g, x, y, plane, oh, buf);
+                else avg_row(g, x, y, plane, oh, buf);
+                if (++oh == p->out_h) { oh = 0; plane++; }
+            }
+        }
+    }
+}
+
+fc_status fc_max_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
+    fc_status st = fc_pool2d_check(p);
+    if (st != FC_OK) return st;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !y) return FC_EINVAL;
+    pool_geom g;
+    geom_init(&g, p, 1);
+    pool_rows(&g, x, y, 1);
+    return FC_OK;
+}
+
+fc_status fc_avg_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
+    fc_status st = fc_pool2d_check(p);
+    if (st != FC_OK) return st;
+    if (p->dilation_h != 1 || p->dilation_w != 1) return FC_EINVAL;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !y) return FC_EINVAL;
+    pool_geom g;
+    geom_init(&g, p, 0);
+    pool_rows(&g, x, y, 0);
+    return FC_OK;
+}
+
+/* ------------------------------------------------------------------ global pooling */
+
+static fc_status global_check(int64_t planes, int64_t size, const float *x, const float *y,
+                              int num_threads) {
+    if (planes < 0 || num_threads < 1) return FC_EINVAL;
+    if (size < 1) return FC_ESHAPE;
+    const int64_t v[] = {planes, size};
+    size_t n;
+    if (fc_count(&n, 2, v) || fc_mul_size(n, sizeof(float), &n) || n > PTRDIFF_MAX ||
+        fc_mul_size((size_t)size, sizeof(float), &n) || n > PTRDIFF_MAX)
+        return FC_EOVERFLOW;
+    if (planes > 0 && (!x || !y)) return FC_EINVAL;
+    return FC_OK;
+}
+
+/* One plane per item, each reduced by one thread in the kernel's fixed order. */
+static fc_status global_pool(int64_t planes, int64_t size, const float *x, float *y,
+                             int num_threads, int is_max) {
+    fc_status st = global_check(planes, size, x, y, num_threads);
+    if (st != FC_OK || planes == 0) return st;
+    const int avx2 = fc_active_isa() == FC_ISA_AVX2;
+    const fc_f32_reduce_fn f = is_max ? (avx2 ? fc_f32_max__avx2 : fc_f32_max__scalar)
+                                      : (avx2 ? fc_f32_sum__avx2 : fc_f32_sum__scalar);
+    const size_t n = (size_t)size;
+    const float div_f = (float)size;
+    /* at least POOL_CHUNK_ELEMS elements per thread, else fewer threads */
+    const int64_t work = (int64_t)FC_MIN((size_t)INT64_MAX, (size_t)planes * n);
+    const int nt = (int)FC_MIN((int64_t)num_threads, work / POOL_CHUNK_ELEMS + 1);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16) if (nt > 1 && planes > 1)
+#endif
+    for (int64_t i = 0; i < planes; i++) {
+        float r = f(x + (size_t)i * n, n);
+        y[i] = is_max ? r : r / div_f;
+    }
+    return FC_OK;
+}
+
+fc_status fc_global_avg_pool(int64_t planes, int64_t size, const float *x, float *y,
+                             int num_threads) {
+    return global_pool(planes, size, x, y, num_threads, 0);
+}
+
+fc_status fc_global_max_pool(int64_t planes, int64_t size, const float *x, float *y,
+                             int num_threads) {
+    return global_pool(planes, size, x, y, num_threads, 1);
+}
