@@ -127,6 +127,10 @@ def fma_peak(int num_threads, double seconds=0.2):
 def out_size(int64_t n, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride,
              int64_t dilation, bint ceil_mode):
     """The output-size rule (one definition, in C): may return <= 0 for no output."""
+    if kernel < 1 or stride < 1 or dilation < 1 or n < 0 or pad_begin < 0 or pad_end < 0:
+        raise ValueError(f"out_size: need kernel, stride, dilation >= 1 and sizes, pads >= 0; "
+                         f"got n={n}, pads=({pad_begin}, {pad_end}), kernel={kernel}, "
+                         f"stride={stride}, dilation={dilation}")
     return fc_out_size(n, pad_begin, pad_end, kernel, stride, dilation, ceil_mode)
 
 

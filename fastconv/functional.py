@@ -171,8 +171,9 @@ def _conv_setup(x, weight, bias, stride, padding, dilation, groups, algo, where)
         raise ShapeError(f"{where}: groups={groups} must divide the input channels ({c}) and "
                          f"the output channels ({co})")
     if cig * groups != c:
-        raise ShapeError(f"{where}: input has {c} channels but weight {weight.shape} with "
-                         f"groups={groups} expects {cig} x {groups} = {cig * groups}")
+        raise ShapeError(f"{where}: input {x.shape} has {c} channels but weight "
+                         f"{weight.shape} with groups={groups} expects weight.shape[1] x groups"
+                         f" = {cig} x {groups} = {cig * groups}")
     if bias is not None:
         bias = _as_float32(bias, "bias", where)
         if bias.shape != (co,):

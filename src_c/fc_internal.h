@@ -54,10 +54,16 @@ static inline void *fc_align_ptr(void *p) {
     return (void *)FC_ROUND_UP(u, (uintptr_t)FC_ALIGN);
 }
 
-/* Floor division for a non-negative numerator and positive divisor kept in int64. */
+/* The output-size rule of one axis (0 when there is no output or an argument is invalid);
+ * arguments must fit in 31 bits, which every caller checks first. */
 static inline int64_t fc_out_size(int64_t in, int64_t pad_begin, int64_t pad_end,
                                   int64_t kernel, int64_t stride, int64_t dilation,
                                   int ceil_mode) {
+    const int64_t lim = INT32_MAX;
+    if (stride < 1 || kernel < 1 || dilation < 1 || in < 0 || pad_begin < 0 || pad_end < 0 ||
+        stride > lim || kernel > lim || dilation > lim || in > lim || pad_begin > lim ||
+        pad_end > lim)
+        return 0; /* invalid: the callers' checks reject it, but never divide by 0 here */
     int64_t span = in + pad_begin + pad_end - dilation * (kernel - 1) - 1;
     if (span < 0) return 0;
     int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;

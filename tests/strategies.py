@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from conftest import ODD_CHANNELS, ODD_MAPS, out_size, pads2d
+from conftest import MEDIUM_CHANNELS, MEDIUM_MAPS, ODD_CHANNELS, ODD_MAPS, out_size, pads2d
 
 
 def _divisors(n):
@@ -13,11 +13,12 @@ def _divisors(n):
 
 
 @st.composite
-def conv2d_configs(draw, max_kernel=5, allow_same=True):
+def conv2d_configs(draw, max_kernel=5, allow_same=True, medium=False):
     """A valid conv2d configuration: dict of shapes and arguments in API form."""
-    c = draw(st.sampled_from(ODD_CHANNELS))
-    h, w = draw(st.sampled_from(ODD_MAPS))
-    n = draw(st.sampled_from((1, 1, 2, 3)))
+    chans = MEDIUM_CHANNELS if medium else ODD_CHANNELS
+    c = draw(st.sampled_from(chans))
+    h, w = draw(st.sampled_from(MEDIUM_MAPS if medium else ODD_MAPS))
+    n = draw(st.sampled_from((1, 2) if medium else (1, 1, 2, 3)))
     kind = draw(st.sampled_from(("dense", "dense", "grouped", "depthwise")))
     if kind == "dense":
         groups = 1
@@ -27,7 +28,7 @@ def conv2d_configs(draw, max_kernel=5, allow_same=True):
         groups = draw(st.sampled_from(_divisors(c)))
     mult = draw(st.sampled_from((1, 2, 3)))
     if groups == 1:
-        co = draw(st.sampled_from(ODD_CHANNELS + (2, 5)))
+        co = draw(st.sampled_from(chans + ((2, 5) if not medium else (1, 7, 65))))
     else:
         co = groups * mult
     kh = draw(st.integers(1, max_kernel))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import (
     CONV_RTOL, ODD_CHANNELS, assert_close, available_isas, out_size, pads2d, rand,
-    ref_conv1d, ref_conv2d, use_isa,
+    ref_conv1d, ref_conv2d, same_pads, use_isa,
 )
 from strategies import conv2d_configs
 
@@ -137,6 +137,18 @@ def test_conv2d_matches_reference(fc, isa, cfg):
     for algo in ALGOS:
         y = call_conv(fc, x, w, b, cfg, algo)
         assert_close(y, ref, what=f"conv2d isa={isa} algo={algo} {describe(cfg)}")
+
+
+@given(cfg=conv2d_configs(max_kernel=3, medium=True))
+@settings(max_examples=25)
+def test_conv2d_medium_matches_reference(fc, isa, cfg):
+    # channels 16..64 and maps up to 40x37: several direct-conv channel blocks and
+    # register tiles, several im2col pixel tiles, GEMM edges in every dimension
+    x, w, b = make_conv_inputs(cfg)
+    ref = ref_conv2d(x, w, b, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
+    for algo in ALGOS:
+        y = call_conv(fc, x, w, b, cfg, algo)
+        assert_close(y, ref, what=f"conv2d medium isa={isa} algo={algo} {describe(cfg)}")
 
 
 @given(cfg=conv2d_configs())
@@ -389,8 +401,7 @@ def test_batch_zero_gives_empty_output(fc, algo):
 )
 def test_conv1d_matches_reference(fc, c, n, w, k, s, d, pad, dw, bias, seed, algo):
     if isinstance(pad, str):
-        pb, pe = (0, 0) if pad == "valid" else ((lambda t: (t // 2, t - t // 2))(
-            max(0, (-(-w // s) - 1) * s + d * (k - 1) + 1 - w)))
+        pb, pe = (0, 0) if pad == "valid" else same_pads(w, k, s, d)
     elif isinstance(pad, int):
         pb = pe = pad
     else:

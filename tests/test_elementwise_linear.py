@@ -15,7 +15,8 @@ from conftest import (
 
 
 @pytest.mark.parametrize("shape", [(7,), (1,), (3, 5), (2, 3, 9, 7), (1, 13, 18, 17),
-                                   (4, 1, 1, 1, 33), (1000,), (0,), (2, 0, 3)])
+                                   (4, 1, 1, 1, 33), (1000,), (0,), (2, 0, 3), (16385,),
+                                   (3, 40001)])
 def test_relu_any_shape(fc, isa, shape):
     rng = np.random.default_rng(len(shape))
     x = rand(rng, *shape, lo=-2, hi=2)
@@ -65,7 +66,8 @@ def test_relu_noncontiguous_readonly_float64(fc):
 
 
 @given(
-    shape=st.sampled_from([(5,), (3, 7), (2, 3, 9), (2, 13, 3, 4), (1, 1000), (4, 1), (1, 17, 1)]),
+    shape=st.sampled_from([(5,), (3, 7), (2, 3, 9), (2, 13, 3, 4), (1, 1000), (4, 1), (1, 17, 1),
+                           (2, 7, 300), (1, 5, 513), (3, 257, 2)]),
     data=st.data(), scale=st.sampled_from((1.0, 10.0, 100.0)), seed=st.integers(0, 2**31 - 1),
 )
 def test_softmax_matches_reference(fc, isa, shape, data, scale, seed):
@@ -133,7 +135,10 @@ def test_linear_matches_reference(fc, isa, lead, n_in, n_out, bias, seed):
 
 
 @pytest.mark.parametrize("m,k,n", [(1, 4096, 10), (64, 512, 100), (257, 129, 65), (8, 1, 8),
-                                   (1, 1, 1), (130, 300, 7)])
+                                   (1, 1, 1), (130, 300, 7),
+                                   # across the cache blocks: KC 384, MC 168, NC 4080
+                                   (169, 385, 17), (7, 769, 33), (337, 97, 49), (5, 31, 4097),
+                                   (170, 400, 4081)])
 def test_linear_larger_gemms(fc, isa, m, k, n):
     rng = np.random.default_rng(m + k + n)
     x = rand(rng, m, k)

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import (
-    AVG_RTOL, assert_bitequal, assert_close, out_size, rand, ref_avg_pool2d, ref_max_pool2d,
+    AVG_RTOL, assert_bitequal, assert_close, available_isas, out_size, rand, ref_avg_pool2d,
+    ref_max_pool2d, use_isa,
 )
 from strategies import pool2d_configs, windows_cover
 
@@ -89,7 +90,7 @@ def test_max_pool_infinities_and_negative_values(fc, isa):
     y = fc.max_pool2d(x, 3, stride=1, padding=1)
     ref = ref_max_pool2d(x, 3, 1, 1)
     assert_exact(y, ref, "negative values with padding")
-    assert np.all(y[0, 0, 1:, 1:] < 0)
+    assert np.all(y[0, 0, 2:, 2:] < 0)   # windows that do not reach the +inf at (0, 0)
 
 
 def test_max_pool_fixed_cases(fc, isa):
@@ -121,6 +122,22 @@ def test_ceil_mode_drops_window_starting_in_end_padding(fc):
     assert y.shape == (1, 1, 2)
 
 
+@pytest.mark.parametrize("h,w,k,s", [(9, 7, 3, 2), (18, 17, 2, 2), (9, 7, 3, 1), (18, 17, 4, 3),
+                                     (5, 5, 2, 1)])
+def test_pool_padding_same_and_valid(fc, isa, h, w, k, s):
+    rng = np.random.default_rng(h * w + k)
+    x = rand(rng, 2, 3, h, w)
+    y = fc.max_pool2d(x, k, stride=s, padding="same")
+    assert y.shape == (2, 3, -(-h // s), -(-w // s))
+    assert_exact(y, ref_max_pool2d(x, k, s, "same"), f"max_pool2d same h={h} w={w} k={k} s={s}")
+    ya = fc.avg_pool2d(x, k, stride=s, padding="same", count_include_pad=False)
+    assert ya.shape == y.shape
+    assert_close(ya, ref_avg_pool2d(x, k, s, "same", False, False), rtol=AVG_RTOL,
+                 what=f"avg_pool2d same h={h} w={w} k={k} s={s}")
+    np.testing.assert_array_equal(fc.max_pool2d(x, k, stride=s, padding="valid"),
+                                  fc.max_pool2d(x, k, stride=s, padding=0))
+
+
 def test_stride_none_means_kernel_size(fc):
     rng = np.random.default_rng(0)
     x = rand(rng, 2, 3, 18, 17)
@@ -130,6 +147,26 @@ def test_stride_none_means_kernel_size(fc):
     x1 = rand(rng, 2, 3, 17)
     np.testing.assert_array_equal(fc.max_pool1d(x1, 4), fc.max_pool1d(x1, 4, stride=4))
     np.testing.assert_array_equal(fc.avg_pool1d(x1, 4), fc.avg_pool1d(x1, 4, stride=4))
+
+
+@pytest.mark.skipif(len(available_isas()) < 2, reason="this CPU has no AVX2+FMA: only one ISA")
+@given(cfg=pool2d_configs())
+def test_pools_scalar_equals_avx2(fc, cfg):
+    x = pool_input(cfg, nan_fraction=0.01)
+    out = {}
+    for isa in ("scalar", "avx2"):
+        with use_isa(isa):
+            out[isa] = (
+                fc.max_pool2d(x, cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"],
+                              dilation=cfg["dilation"], ceil_mode=cfg["ceil_mode"]),
+                fc.avg_pool2d(np.nan_to_num(x), cfg["kernel"], stride=cfg["stride"],
+                              padding=cfg["padding"], ceil_mode=cfg["ceil_mode"],
+                              count_include_pad=cfg["count_include_pad"]),
+            )
+    assert_bitequal(out["avx2"][0], out["scalar"][0], what=f"max_pool2d avx2 vs scalar "
+                                                           f"{describe(cfg)}")
+    assert_close(out["avx2"][1], out["scalar"][1].astype(np.float64), rtol=AVG_RTOL,
+                 what=f"avg_pool2d avx2 vs scalar {describe(cfg)}")
 
 
 # --------------------------------------------------------------------------- average pooling
