@@ -497,8 +497,7 @@ def _parse_padding(p):
 @pytest.mark.parametrize("row", _bench_rows() or [None],
                          ids=lambda r: r["name"] if r else "no-csv")
 def test_bench_shapes_reduced(fc, row):
-    if row is None:
-        pytest.skip(f"{SHAPES_CSV} not present or has no rows (written by the benchmark engineer)")
+    assert row is not None, f"{SHAPES_CSV} is missing or has no rows: the shared shapes file"
     n = min(int(row["batch"]), 2)
     c = int(row["in_channels"])
     co = int(row["out_channels"])
