@@ -25,6 +25,43 @@ static int uses_width_kernel(const fc_conv2d_params *p) {
     return p->out_channels / p->groups < 8;
 }
 
+/* Interior output columns [*lo, *hi): ow*sw - pl >= 0 and ow*sw - pl + (kw-1)*dw <= in_w - 1
+ * (*lo == *hi == 0 when there is none). */
+static void interior_columns(const fc_conv2d_params *p, int64_t *lo, int64_t *hi) {
+    const int64_t l = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
+    const int64_t h = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
+    *lo = h > l ? l : 0;
+    *hi = h > l ? h : 0;
+}
+
+/* Width of a row of the padded input copy: input column iw is at iw + pad_left, and the
+ * last tap of the last output column is inside. */
+static int64_t padded_width(const fc_conv2d_params *p) {
+    return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
+}
+
+/* Channel kernels: copy the input once into a row-padded buffer (zero columns left and
+ * right, rows unchanged) so that every output column is computed by unchecked tiles.
+ * Worth it when the border columns (which run through the slower checked tile, about 3x
+ * the time of an interior column) cost more than the copy (about one cycle per float of
+ * the padded input; a column of one output row costs Co/g*Ci/g*kh*kw/16 cycles at peak). */
+static int uses_padded_input(const fc_conv2d_params *p) {
+    if (uses_width_kernel(p)) return 0;
+#ifdef FC_DIRECT_FORCE_PAD /* tests: 0 never pads, 1 always pads */
+    return FC_DIRECT_FORCE_PAD;
+#endif
+    int64_t lo, hi;
+    interior_columns(p, &lo, &hi);
+    const int64_t n_border = lo + (p->out_w - hi);
+    if (n_border == 0) return 0;
+    const double cost_col = (double)(p->out_channels / p->groups) * (double)p->in_channels *
+                            (double)(p->kernel_h * p->kernel_w) / 16.0;
+    const double border = 2.0 * (double)n_border * (double)p->out_h * cost_col;
+    const double copy = (double)p->in_channels * (double)p->in_h * (double)padded_width(p);
+    return border > copy;
+}
+
 fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p) {
     if (!p) return FC_EINVAL;
     return FC_OK; /* every configuration that fc_conv2d_check accepts */
@@ -33,17 +70,18 @@ fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p) {
 /* Workspace carve-outs, each a multiple of FC_ALIGN bytes:
  *   packed weights  G * nblk * 16 * Ci/g * kh * kw floats  (channel kernels only)
  *   packed bias     G * nblk * 16 floats                   (channel kernels only)
+ *   padded input    N * Ci * in_h * padded_width floats    (when uses_padded_input)
  *   row table       3 * out_h int32: first valid kh, number of valid kh, input row
  *   column table    4 * (round_up(out_w, 8) + 8) int32: the border columns (see
  *                   fc_direct_layer), padded so that 8 entries may be loaded from any of them */
 typedef struct {
-    size_t wpack, bpack, rows, cols, total;
+    size_t wpack, bpack, xpad, rows, cols, total;
 } ws_layout;
 
 static fc_status layout(const fc_conv2d_params *p, ws_layout *l) {
     const int64_t cog = p->out_channels / p->groups;
     const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
-    l->wpack = l->bpack = 0;
+    l->wpack = l->bpack = l->xpad = 0;
     if (!uses_width_kernel(p)) {
         const int64_t wd[7] = {p->groups, nblk, FC_DIRECT_NB, p->in_channels / p->groups,
                                p->kernel_h, p->kernel_w, (int64_t)sizeof(float)};
@@ -51,13 +89,19 @@ static fc_status layout(const fc_conv2d_params *p, ws_layout *l) {
         if (fc_count(&l->wpack, 7, wd) || fc_align_size(l->wpack, &l->wpack)) return FC_EOVERFLOW;
         if (fc_count(&l->bpack, 4, bd) || fc_align_size(l->bpack, &l->bpack)) return FC_EOVERFLOW;
     }
+    if (uses_padded_input(p)) {
+        const int64_t xd[5] = {p->batch, p->in_channels, p->in_h, padded_width(p),
+                               (int64_t)sizeof(float)};
+        if (fc_count(&l->xpad, 5, xd) || fc_align_size(l->xpad, &l->xpad)) return FC_EOVERFLOW;
+    }
     const int64_t rd[3] = {3, p->out_h, (int64_t)sizeof(int32_t)};
     const int64_t cd[3] = {4, FC_ROUND_UP(p->out_w, 8) + 8, (int64_t)sizeof(int32_t)};
     if (fc_count(&l->rows, 3, rd) || fc_align_size(l->rows, &l->rows)) return FC_EOVERFLOW;
     if (fc_count(&l->cols, 3, cd) || fc_align_size(l->cols, &l->cols)) return FC_EOVERFLOW;
     size_t t;
     /* + FC_ALIGN so the caller's buffer may start anywhere */
-    if (fc_add_size(l->wpack, l->bpack, &t) || fc_add_size(t, l->rows, &t) ||
+    if (fc_add_size(l->wpack, l->bpack, &t) || fc_add_size(t, l->xpad, &t) ||
+        fc_add_size(t, l->rows, &t) ||
         fc_add_size(t, l->cols, &t) || fc_add_size(t, FC_ALIGN, &t))
         return FC_EOVERFLOW;
     l->total = t;
@@ -73,30 +117,41 @@ fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *byt
     return FC_OK;
 }
 
-/* Interior columns: ow*sw - pl >= 0 and ow*sw - pl + (kw-1)*dw <= in_w - 1. */
-static void layer_constants(const fc_conv2d_params *p, fc_direct_layer *L) {
+/* The layer constants; padded: the kernels read the row-padded input copy, in which
+ * every column is interior. */
+static void layer_constants(const fc_conv2d_params *p, int padded, fc_direct_layer *L) {
     L->cig = p->in_channels / p->groups;
     L->in_h = p->in_h;
-    L->in_w = p->in_w;
+    L->in_w = padded ? padded_width(p) : p->in_w;
     L->kernel_h = p->kernel_h;
     L->kernel_w = p->kernel_w;
     L->stride_w = p->stride_w;
     L->dil_h = p->dilation_h;
     L->dil_w = p->dilation_w;
-    L->pad_left = p->pad_left;
+    L->pad_left = padded ? 0 : p->pad_left;
     L->out_w = p->out_w;
     L->relu = p->relu;
-    const int64_t lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
-    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
-    const int64_t hi = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
-    if (hi > lo) {
-        L->int_lo = lo;
-        L->int_hi = hi;
+    if (padded) {
+        L->int_lo = 0;
+        L->int_hi = p->out_w;
     } else {
-        L->int_lo = L->int_hi = 0;
+        interior_columns(p, &L->int_lo, &L->int_hi);
     }
     L->int_end = fc_direct_interior_end(L, uses_width_kernel(p));
     L->n_edge = L->int_lo + (p->out_w - L->int_end);
+}
+
+/* Row r (= (n*Ci + c)*in_h + ih) of the padded copy: pad_left zeros, the input row (as
+ * much of it as fits), zeros up to width wp. */
+static void pad_row(const fc_conv2d_params *p, const float *x, int64_t r, int64_t wp, float *dst) {
+    const float *src = x + r * p->in_w;
+    float *d = dst + r * wp;
+    const int64_t pl = FC_MIN(p->pad_left, wp);
+    const int64_t nc = FC_MAX((int64_t)0, FC_MIN(p->in_w, wp - pl));
+    int64_t j = 0;
+    for (; j < pl; j++) d[j] = 0.0f;
+    for (int64_t k = 0; k < nc; k++) d[j + k] = src[k];
+    for (j += nc; j < wp; j++) d[j] = 0.0f;
 }
 
 /* The border column table (4 arrays of round_up(out_w, 8) + 8 int32 at `t`). */
@@ -193,10 +248,12 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
     char *ws = (char *)fc_align_ptr(workspace);
     float *wpack = (float *)ws;
     float *bpack = (float *)(ws + wl.wpack);
-    int32_t *rows = (int32_t *)(ws + wl.wpack + wl.bpack);
-    int32_t *cols = (int32_t *)(ws + wl.wpack + wl.bpack + wl.rows);
+    float *xpad = (float *)(ws + wl.wpack + wl.bpack);
+    int32_t *rows = (int32_t *)(ws + wl.wpack + wl.bpack + wl.xpad);
+    int32_t *cols = (int32_t *)(ws + wl.wpack + wl.bpack + wl.xpad + wl.rows);
+    const int padded = wl.xpad > 0;
     fc_direct_layer L;
-    layer_constants(p, &L);
+    layer_constants(p, padded, &L);
     column_table(&L, cols);
     row_table(p, rows);
     const int32_t *row_lo = rows, *row_n = rows + Ho, *row_ih = rows + 2 * Ho;
@@ -240,6 +297,9 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
     const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
     const int64_t blk_stride = FC_DIRECT_NB * cig * KH * KW; /* floats per packed block */
     const int64_t packs = G * nblk;
+    const int64_t WX = L.in_w; /* row length of the input the kernels read */
+    const float *xs = padded ? xpad : x;
+    const int64_t pad_rows = padded ? N * Ci * H : 0;
     /* work item: output row (fastest), channel block, image, group (slowest) */
     const int64_t items = G * N * nblk * Ho;
 
@@ -253,7 +313,12 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
         for (int64_t gb = 0; gb < packs; gb++)
             pack_block(p, w, bias, gb / nblk, gb % nblk, wpack + gb * blk_stride,
                        bpack + gb * FC_DIRECT_NB, isa);
-        /* the implicit barrier of the loop above publishes the packed weights */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t pr = 0; pr < pad_rows; pr++) pad_row(p, x, pr, WX, xpad);
+        /* the implicit barriers of the loops above publish the packed weights and the
+         * padded input */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -267,7 +332,7 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
             const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
             const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
             fc_direct_row r;
-            r.x = x + ((n * Ci + g * cig) * H + row_ih[oh]) * W;
+            r.x = xs + ((n * Ci + g * cig) * H + row_ih[oh]) * WX;
             r.kh_count = row_n[oh];
             r.w = wpack + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
             r.bias = bpack + (g * nblk + b) * FC_DIRECT_NB;

@@ -92,17 +92,37 @@ void fc_f32_conv_direct_pack__avx2_fma(const float *src, int64_t taps, int64_t n
 /* Output columns per vector of the width kernel. */
 #define FC_DIRECT_VW 8
 
-/* End of the unchecked columns: whole tiles of MR columns (channel kernels) or whole
- * vectors of VW columns (width kernel) inside [int_lo, int_hi). The width kernel with
- * stride 2 loads 16 consecutive inputs for 8 columns, one past the last tap of column
- * ow+7; that pixel is inside the row when column ow+8 is interior, so its vectors must
- * end one column before int_hi. */
+/* End of the unchecked columns. Channel kernels cover all of [int_lo, int_hi) with
+ * unchecked tiles of 1..MR columns (see fc_direct_tile_plan). The width kernel takes
+ * whole vectors of VW columns inside [int_lo, int_hi); with stride 2 it loads 16
+ * consecutive inputs for 8 columns, one past the last tap of column ow+7; that pixel is
+ * inside the row when column ow+8 is interior, so its vectors must end one column before
+ * int_hi. */
 static inline int64_t fc_direct_interior_end(const fc_direct_layer *L, int width_kernel) {
     const int64_t lo = L->int_lo;
-    if (!width_kernel) return lo + (L->int_hi - lo) / FC_DIRECT_MR * FC_DIRECT_MR;
+    if (!width_kernel) return L->int_hi;
     const int64_t hi = L->stride_w == 2 ? L->int_hi - 1 : L->int_hi;
     if (hi <= lo) return lo;
     return lo + (hi - lo) / FC_DIRECT_VW * FC_DIRECT_VW;
+}
+
+/* How a channel kernel splits n interior columns into tiles: *n_full tiles of MR columns,
+ * then up to two shorter tiles of *w_a and *w_b columns (0 when absent). A remainder of
+ * 1..3 columns is merged with the last full tile and split in two nearly equal halves
+ * (7 = 4+3, 8 = 4+4, 9 = 5+4), so no tile has fewer than 3 columns when n >= MR. */
+static inline void fc_direct_tile_plan(int64_t n, int64_t *n_full, int *w_a, int *w_b) {
+    int64_t full = n / FC_DIRECT_MR;
+    int rem = (int)(n % FC_DIRECT_MR);
+    *w_a = *w_b = 0;
+    if (rem == 0 || rem >= 4 || full == 0) {
+        *w_a = rem;
+    } else {
+        full--;
+        rem += FC_DIRECT_MR;
+        *w_a = (rem + 1) / 2;
+        *w_b = rem - *w_a;
+    }
+    *n_full = full;
 }
 
 /* The valid kw taps [*lo, *lo + *n) of output column ow, and the input column of tap *lo

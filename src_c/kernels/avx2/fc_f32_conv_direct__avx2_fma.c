@@ -86,20 +86,20 @@ typedef struct {
     int first, last;  /* start from the bias / finish with the epilogue */
 } ci_pass;
 
-/* Interior tile, nb (16 or 8) channels x 6 consecutive columns from ow0, input channels
- * [ci0, ci1). sw and nb are compile-time constants where inlined with constants. */
-#define BCAST(j) _mm256_broadcast_ss(xp + (j) * sw)
-#define TAP16                                                                                       \
-    {                                                                                               \
-        const __m256 w0 = _mm256_loadu_ps(wp);                                                      \
-        const __m256 w1 = nb == 16 ? _mm256_loadu_ps(wp + 8) : w0;                                  \
-        __m256 b;                                                                                   \
-        b = BCAST(0); c00 = _mm256_fmadd_ps(w0, b, c00); if (nb == 16) c10 = _mm256_fmadd_ps(w1, b, c10); \
-        b = BCAST(1); c01 = _mm256_fmadd_ps(w0, b, c01); if (nb == 16) c11 = _mm256_fmadd_ps(w1, b, c11); \
-        b = BCAST(2); c02 = _mm256_fmadd_ps(w0, b, c02); if (nb == 16) c12 = _mm256_fmadd_ps(w1, b, c12); \
-        b = BCAST(3); c03 = _mm256_fmadd_ps(w0, b, c03); if (nb == 16) c13 = _mm256_fmadd_ps(w1, b, c13); \
-        b = BCAST(4); c04 = _mm256_fmadd_ps(w0, b, c04); if (nb == 16) c14 = _mm256_fmadd_ps(w1, b, c14); \
-        b = BCAST(5); c05 = _mm256_fmadd_ps(w0, b, c05); if (nb == 16) c15 = _mm256_fmadd_ps(w1, b, c15); \
+/* Interior tile, nb (16 or 8) channels x mr (1..6) consecutive columns from ow0, input
+ * channels [ci0, ci1). mr, sw and nb are compile-time constants where inlined with
+ * constants; the accumulators of columns >= mr are dead and disappear. */
+#define COLFMA(j)                                                                        \
+    if (j < mr) {                                                                        \
+        const __m256 b = _mm256_broadcast_ss(xp + (j) * sw);                             \
+        c0##j = _mm256_fmadd_ps(w0, b, c0##j);                                           \
+        if (nb == 16) c1##j = _mm256_fmadd_ps(w1, b, c1##j);                             \
+    }
+#define TAP16                                                                            \
+    {                                                                                    \
+        const __m256 w0 = _mm256_loadu_ps(wp);                                           \
+        const __m256 w1 = nb == 16 ? _mm256_loadu_ps(wp + 8) : w0;                       \
+        COLFMA(0) COLFMA(1) COLFMA(2) COLFMA(3) COLFMA(4) COLFMA(5)                      \
     }
 
 /* Start values of a tile's 12 accumulators: the bias, or the state of the previous pass. */
@@ -118,8 +118,26 @@ typedef struct {
     st[0] = c00; st[1] = c01; st[2] = c02; st[3] = c03; st[4] = c04; st[5] = c05;         \
     st[6] = c10; st[7] = c11; st[8] = c12; st[9] = c13; st[10] = c14; st[11] = c15;
 
+/* Store ncols (<= MR) columns v0[j] (channels 0..7) and v1[j] (8..15) of a tile to the
+ * output columns col(j) = cols ? cols[j] : ow0 + j, channels 0..nco-1. */
+FC_INLINE void store_cols(const fc_direct_layer *L, const fc_direct_row *r, int ncols,
+                          const __m256 *v0, const __m256 *v1, const int32_t *cols, int64_t ow0) {
+    float buf[MR][16] __attribute__((aligned(32)));
+    for (int j = 0; j < ncols; j++) {
+        __m256 a = v0[j], b = v1[j];
+        if (L->relu) { a = relu8(a); b = relu8(b); }
+        _mm256_store_ps(buf[j], a);
+        _mm256_store_ps(buf[j] + 8, b);
+    }
+    for (int64_t l = 0; l < r->nco; l++) {
+        float *y = r->y + l * r->y_cstride;
+        for (int j = 0; j < ncols; j++) y[cols ? cols[j] : ow0 + j] = buf[j][l];
+    }
+}
+
 FC_INLINE void tile_part(const fc_direct_layer *L, const fc_direct_row *r, int64_t ow0,
-                         const ci_pass *ps, __m256 *st, const int nb, const int64_t sw) {
+                         const ci_pass *ps, __m256 *st, const int nb, const int64_t sw,
+                         const int mr) {
     const int64_t KW = L->kernel_w, dw = L->dil_w, khn = r->kh_count;
     const int64_t xcs = L->in_h * L->in_w, xhs = L->dil_h * L->in_w;
     const int64_t whs = KW * nb, wcs = L->kernel_h * whs;
@@ -145,18 +163,24 @@ FC_INLINE void tile_part(const fc_direct_layer *L, const fc_direct_row *r, int64
         TILE_SAVE_STATE
         return;
     }
-    if (L->relu) {
-        c00 = relu8(c00); c01 = relu8(c01); c02 = relu8(c02);
-        c03 = relu8(c03); c04 = relu8(c04); c05 = relu8(c05);
-        c10 = relu8(c10); c11 = relu8(c11); c12 = relu8(c12);
-        c13 = relu8(c13); c14 = relu8(c14); c15 = relu8(c15);
+    if (mr == MR) {
+        if (L->relu) {
+            c00 = relu8(c00); c01 = relu8(c01); c02 = relu8(c02);
+            c03 = relu8(c03); c04 = relu8(c04); c05 = relu8(c05);
+            c10 = relu8(c10); c11 = relu8(c11); c12 = relu8(c12);
+            c13 = relu8(c13); c14 = relu8(c14); c15 = relu8(c15);
+        }
+        float *y = r->y + ow0;
+        store_8x6(y, r->y_cstride, FC_MIN(r->nco, 8), c00, c01, c02, c03, c04, c05);
+        if (nb == 16 && r->nco > 8)
+            store_8x6(y + 8 * r->y_cstride, r->y_cstride, r->nco - 8, c10, c11, c12, c13, c14, c15);
+        return;
     }
-    float *y = r->y + ow0;
-    store_8x6(y, r->y_cstride, FC_MIN(r->nco, 8), c00, c01, c02, c03, c04, c05);
-    if (nb == 16 && r->nco > 8)
-        store_8x6(y + 8 * r->y_cstride, r->y_cstride, r->nco - 8, c10, c11, c12, c13, c14, c15);
+    const __m256 v0[MR] = {c00, c01, c02, c03, c04, c05};
+    const __m256 v1[MR] = {c10, c11, c12, c13, c14, c15};
+    store_cols(L, r, mr, v0, v1, NULL, ow0);
 }
-#undef BCAST
+#undef COLFMA
 #undef TAP16
 
 /* Checked tile: border columns k0 .. k0+ncols-1 of the layer's column table (ncols <= MR),
@@ -203,26 +227,34 @@ FC_INLINE void edge_part(const fc_direct_layer *L, const fc_direct_row *r, int64
         TILE_SAVE_STATE
         return;
     }
-    __m256 v0[MR] = {c00, c01, c02, c03, c04, c05};
-    __m256 v1[MR] = {c10, c11, c12, c13, c14, c15};
-    float buf[16] __attribute__((aligned(32)));
-    for (int j = 0; j < ncols; j++) {
-        __m256 a = v0[j], b = v1[j];
-        if (L->relu) { a = relu8(a); b = relu8(b); }
-        _mm256_store_ps(buf, a);
-        _mm256_store_ps(buf + 8, b);
-        float *y = r->y + L->e_ow[k0 + j];
-        for (int64_t l = 0; l < r->nco; l++) y[l * r->y_cstride] = buf[l];
-    }
+    const __m256 v0[MR] = {c00, c01, c02, c03, c04, c05};
+    const __m256 v1[MR] = {c10, c11, c12, c13, c14, c15};
+    store_cols(L, r, ncols, v0, v1, L->e_ow + k0, 0);
 }
 #undef ECOL
 #undef TILE_LOAD_STATE
 #undef TILE_SAVE_STATE
 
-/* Tiles of the row: n_int interior tiles, then the border tiles (MR columns each). */
+FC_INLINE void tile_any(const fc_direct_layer *L, const fc_direct_row *r, int64_t ow0,
+                        const ci_pass *ps, __m256 *st, const int nb, const int64_t sw, int mr) {
+    switch (mr) {
+    case 6: tile_part(L, r, ow0, ps, st, nb, sw, 6); break;
+    case 5: tile_part(L, r, ow0, ps, st, nb, sw, 5); break;
+    case 4: tile_part(L, r, ow0, ps, st, nb, sw, 4); break;
+    case 3: tile_part(L, r, ow0, ps, st, nb, sw, 3); break;
+    case 2: tile_part(L, r, ow0, ps, st, nb, sw, 2); break;
+    default: tile_part(L, r, ow0, ps, st, nb, sw, 1); break;
+    }
+}
+
+/* Tiles of the row: the interior tiles of fc_direct_tile_plan, then the border tiles
+ * (MR columns each). */
 FC_INLINE void channel_row_sw(const fc_direct_layer *L, const fc_direct_row *r, const int nb,
                               const int64_t sw) {
-    const int64_t n_int = (L->int_end - L->int_lo) / MR;
+    int64_t n_full;
+    int w_a, w_b;
+    fc_direct_tile_plan(L->int_end - L->int_lo, &n_full, &w_a, &w_b);
+    const int64_t n_int = n_full + (w_a > 0) + (w_b > 0);
     const int64_t units = n_int + (L->n_edge + MR - 1) / MR;
     const int64_t cig = L->cig;
     const int64_t per_ci = L->kernel_h * L->kernel_w * nb * (int64_t)sizeof(float);
@@ -237,9 +269,13 @@ FC_INLINE void channel_row_sw(const fc_direct_layer *L, const fc_direct_row *r, 
             ps.first = c0 == 0;
             ps.last = ps.ci1 == cig;
             for (int64_t u = u0; u < u1; u++) {
-                if (u < n_int)
-                    tile_part(L, r, L->int_lo + u * MR, &ps, state[u - u0], nb, sw);
-                else {
+                if (u < n_full) {
+                    tile_part(L, r, L->int_lo + u * MR, &ps, state[u - u0], nb, sw, MR);
+                } else if (u < n_int) {
+                    const int64_t ow = L->int_lo + n_full * MR;
+                    if (u == n_full && w_a) tile_any(L, r, ow, &ps, state[u - u0], nb, sw, w_a);
+                    else tile_any(L, r, ow + w_a, &ps, state[u - u0], nb, sw, w_b);
+                } else {
                     const int64_t k0 = (u - n_int) * MR;
                     edge_part(L, r, k0, (int)FC_MIN((int64_t)MR, L->n_edge - k0), &ps,
                               state[u - u0], nb);

@@ -26,8 +26,9 @@ static void store_tile(const fc_direct_layer *L, const fc_direct_row *r, int nb,
     }
 }
 
-/* Interior tile: MR consecutive columns from ow0, every tap in bounds. */
-static void interior_tile(const fc_direct_layer *L, const fc_direct_row *r, int nb, int64_t ow0) {
+/* Interior tile: ncols (<= MR) consecutive columns from ow0, every tap in bounds. */
+static void interior_tile(const fc_direct_layer *L, const fc_direct_row *r, int nb, int64_t ow0,
+                          int ncols) {
     const int64_t cig = L->cig, KW = L->kernel_w, sw = L->stride_w, dw = L->dil_w;
     const int64_t xcs = L->in_h * L->in_w, xhs = L->dil_h * L->in_w;
     const int64_t wcs = L->kernel_h * KW * nb;
@@ -43,14 +44,14 @@ static void interior_tile(const fc_direct_layer *L, const fc_direct_row *r, int 
             const float *xp = xb + ci * xcs + t * xhs;
             const float *wp = r->w + ci * wcs + t * KW * nb;
             for (int64_t k = 0; k < KW; k++, xp += dw, wp += nb) {
-                for (int j = 0; j < MR; j++) {
+                for (int j = 0; j < ncols; j++) {
                     const float xv = xp[j * sw];
                     for (int l = 0; l < nb; l++) acc[j][l] += wp[l] * xv;
                 }
             }
         }
     }
-    store_tile(L, r, nb, MR, cols, acc);
+    store_tile(L, r, nb, ncols, cols, acc);
 }
 
 /* Checked tile: border columns k0 .. k0+ncols-1 of the layer's column table, each with its
@@ -88,7 +89,13 @@ static void edge_tile(const fc_direct_layer *L, const fc_direct_row *r, int nb, 
 }
 
 static void channel_row(const fc_direct_layer *L, const fc_direct_row *r, int nb) {
-    for (int64_t ow = L->int_lo; ow < L->int_end; ow += MR) interior_tile(L, r, nb, ow);
+    int64_t n_full;
+    int w_a, w_b;
+    fc_direct_tile_plan(L->int_end - L->int_lo, &n_full, &w_a, &w_b);
+    int64_t ow = L->int_lo;
+    for (int64_t t = 0; t < n_full; t++, ow += MR) interior_tile(L, r, nb, ow, MR);
+    if (w_a) interior_tile(L, r, nb, ow, w_a);
+    if (w_b) interior_tile(L, r, nb, ow + w_a, w_b);
     for (int64_t k = 0; k < L->n_edge; k += MR)
         edge_tile(L, r, nb, k, (int)FC_MIN((int64_t)MR, L->n_edge - k));
 }
