@@ -9,8 +9,8 @@ from fastconv import _kernels
 from fastconv.errors import ModelFormatError, ShapeError, UnsupportedOperatorError
 from fastconv.functional import (
     avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_workspace_bytes, cpu_info,
-    get_num_threads, global_avg_pool2d, global_max_pool2d, linear, max_pool1d, max_pool2d,
-    relu, set_num_threads, softmax,
+    PreparedConv2d, get_num_threads, global_avg_pool2d, global_max_pool2d, linear, max_pool1d,
+    max_pool2d, prepare_conv2d, relu, set_num_threads, softmax,
 )
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ _select_isa()
 __all__ = [
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
-    "conv2d_workspace_bytes", "set_num_threads", "get_num_threads", "cpu_info",
+    "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
+    "get_num_threads", "cpu_info",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
 ]

@@ -59,6 +59,15 @@ cdef extern from "fastconv.h" nogil:
     fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
                         const float *w, const float *bias, float *y, void *workspace,
                         size_t workspace_bytes)
+    fc_status fc_conv2d_packed_size(const fc_conv2d_params *p, fc_conv_algo algo, size_t *bytes)
+    fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const float *w,
+                             const float *bias, void *packed, size_t packed_bytes)
+    fc_conv_algo fc_conv2d_packed_algo(const void *packed, size_t packed_bytes)
+    fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                           size_t packed_bytes, size_t *bytes)
+    fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
+                            size_t packed_bytes, float *y, void *workspace,
+                            size_t workspace_bytes)
     fc_status fc_ref_conv2d(const fc_conv2d_params *p, const float *x, const float *w,
                             const float *bias, float *y)
 

@@ -272,6 +272,78 @@ def conv2d(x, w, bias, stride, pads, dilation, int64_t groups, str algo="auto",
     return Y
 
 
+cdef cnp.ndarray _aligned_bytes(size_t nbytes):
+    """A uint8 array of nbytes whose data starts on a 64-byte boundary (FC_ALIGN)."""
+    cdef cnp.ndarray buf = np.empty(nbytes + 64, dtype=np.uint8)
+    cdef size_t addr = <size_t>cnp.PyArray_DATA(buf)
+    cdef Py_ssize_t off = <Py_ssize_t>((64 - addr % 64) % 64)
+    return buf[off:off + nbytes]
+
+
+def conv2d_pack(tuple x_shape, w, bias, stride, pads, dilation, int64_t groups,
+                str algo="auto"):
+    """Pack w (and bias) once for the algorithm `algo` resolves to for inputs of x_shape and
+    for the ISA in use. Returns (blob, algo name); the blob is what conv2d_run takes."""
+    cdef cnp.ndarray W = _f32(w, 4, "weight", "conv2d_pack"), B = None, blob
+    cdef fc_conv2d_params p
+    cdef size_t nbytes
+    cdef fc_status st
+    cdef fc_conv_algo a = _algo(algo)
+    cdef const float *wp
+    cdef const float *bp
+    cdef void *dst
+    _conv_params(&p, x_shape, tuple(w.shape), stride, pads, dilation, groups, False, _num_threads)
+    if bias is not None:
+        B = _f32(bias, 1, "bias", "conv2d_pack")
+        if B.shape[0] != p.out_channels:
+            raise ShapeError(f"conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
+    _check(fc_conv2d_check(&p), "conv2d")
+    _check(fc_conv2d_packed_size(&p, a, &nbytes), "conv2d_pack")
+    blob = _aligned_bytes(nbytes)
+    wp, bp, dst = _ptr(W), _ptr(B), cnp.PyArray_DATA(blob)
+    with nogil:
+        st = fc_conv2d_pack(&p, a, wp, bp, dst, nbytes)
+    _check(st, "conv2d_pack")
+    return blob, _ALGO_NAMES[int(fc_conv2d_packed_algo(dst, nbytes))]
+
+
+def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
+               bint relu=False, num_threads=None):
+    """y = conv2d(x, the packed weights and bias of blob) (then ReLU); w_shape is the shape
+    of the weights that were packed. Fails with ValueError if the blob does not match
+    (another weight shape, or packed for another ISA)."""
+    cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), Y, ws, BL
+    cdef fc_conv2d_params p
+    cdef size_t nbytes, pbytes
+    cdef fc_status st
+    cdef const float *xp
+    cdef const void *bl
+    cdef float *yp
+    cdef void *wsp
+    if not isinstance(blob, np.ndarray) or blob.dtype != np.uint8 or blob.ndim != 1:
+        raise TypeError("conv2d_run: blob must be the uint8 array conv2d_pack returned")
+    BL = blob
+    _conv_params(&p, tuple(x.shape), w_shape, stride, pads, dilation, groups, relu,
+                 _num_threads if num_threads is None else num_threads)
+    _check(fc_conv2d_check(&p), "conv2d")
+    pbytes = BL.shape[0]
+    bl = cnp.PyArray_DATA(BL)
+    st = fc_conv2d_run_workspace_size(&p, bl, pbytes, &nbytes)
+    if st == FC_EINVAL:
+        raise ValueError("conv2d_run: the packed weights do not match this call (another "
+                         "weight shape, or packed for another ISA): pack them again")
+    _check(st, "conv2d_run")
+    Y = np.empty((p.batch, p.out_channels, p.out_h, p.out_w), dtype=np.float32)
+    if p.batch == 0:
+        return Y
+    ws = _workspace(nbytes)
+    xp, yp, wsp = _ptr(X), _wptr(Y), cnp.PyArray_DATA(ws)
+    with nogil:
+        st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
+    _check(st, "conv2d_run")
+    return Y
+
+
 def ref_conv2d(x, w, bias, stride, pads, dilation, int64_t groups):
     """The naive C oracle (src_c/ref): same arguments and result as conv2d."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "ref_conv2d"), W = _f32(w, 4, "weight", "ref_conv2d")

@@ -19,7 +19,8 @@ from fastconv.errors import ShapeError
 __all__ = [
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
-    "conv2d_workspace_bytes", "set_num_threads", "get_num_threads", "cpu_info",
+    "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
+    "get_num_threads", "cpu_info",
 ]
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -237,6 +238,70 @@ def conv1d(x, weight, bias=None, stride: int = 1, padding: Padding = 0, dilation
         x4, w4, bias, (1, s), (0, pb, 0, pe), (1, d), groups, algo, where)
     y = _conv_call(x4, w4, bias, stride2, pads, dil2, groups, algo, False, where)[:, :, 0, :]
     return y[0] if unbatched else y
+
+
+class PreparedConv2d:
+    """A conv2d whose weights (and bias) are packed once and reused on every call, as a
+    compiled model does and as ONNX Runtime does when it creates a session. Call it like
+    conv2d: `prepare_conv2d(w, b, padding=1)(x)` equals `conv2d(x, w, b, padding=1)`
+    (bit for bit, with the same algorithm), with `relu=True` adding a fused ReLU.
+
+    The weights are copied: changing the caller's array afterwards changes nothing. Packs
+    are made lazily per (ISA, algorithm), so `algo="auto"` may hold one per algorithm the
+    rule picks for the input shapes seen."""
+
+    def __init__(self, weight, bias=None, stride: IntOrPair = 1, padding: Padding = 0,
+                 dilation: IntOrPair = 1, groups: int = 1, algo: str = "auto",
+                 relu: bool = False):
+        where = "prepare_conv2d"
+        self.weight = np.array(_as_float32(weight, "weight", where), copy=True)
+        if self.weight.ndim != 4 or 0 in self.weight.shape:
+            raise ShapeError(f"{where}: weight must be 4-D [Co, C/groups, kh, kw] with no zero "
+                             f"size, got shape {self.weight.shape}")
+        self.bias = None if bias is None else np.array(_as_float32(bias, "bias", where), copy=True)
+        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
+            raise ShapeError(f"{where}: bias must have shape ({self.weight.shape[0]},), got "
+                             f"{self.bias.shape}")
+        self.stride = _tuple(stride, 2, "stride", where, 1)
+        self.dilation = _tuple(dilation, 2, "dilation", where, 1)
+        self.groups = _int(groups, "groups", where, 1)
+        if not isinstance(algo, str) or algo not in _ALGOS:
+            raise ValueError(f"{where}: algo must be one of {_ALGOS}, got {algo!r}")
+        self.algo = algo
+        self.padding = padding
+        _pads2d(padding, (1, 1), self.weight.shape[2:], self.stride, self.dilation, where)
+        self.relu = bool(relu)
+        self._packs = {}
+
+    def __call__(self, x) -> np.ndarray:
+        unbatched = np.ndim(x) == 3
+        if unbatched:
+            x = np.asarray(x)[None]
+        x, w, b, stride, pads, dilation, groups = _conv_setup(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+            self.algo, "conv2d")
+        algo = self.algo
+        if algo == "auto":
+            algo = _kernels.conv2d_choose(x.shape, w.shape, stride, pads, dilation, groups)
+        key = (_kernels.get_isa(), algo)
+        blob = self._packs.get(key)
+        if blob is None:
+            blob, _ = _kernels.conv2d_pack(x.shape, w, b, stride, pads, dilation, groups, algo)
+            self._packs[key] = blob
+        y = _kernels.conv2d_run(x, blob, w.shape, stride, pads, dilation, groups, self.relu)
+        return y[0] if unbatched else y
+
+    @property
+    def packed_bytes(self) -> int:
+        """Bytes held by the packs made so far."""
+        return sum(b.nbytes for b in self._packs.values())
+
+
+def prepare_conv2d(weight, bias=None, stride: IntOrPair = 1, padding: Padding = 0,
+                   dilation: IntOrPair = 1, groups: int = 1, algo: str = "auto",
+                   relu: bool = False) -> PreparedConv2d:
+    """Pack a convolution's weights once; see PreparedConv2d."""
+    return PreparedConv2d(weight, bias, stride, padding, dilation, groups, algo, relu)
 
 
 def conv2d_workspace_bytes(x_shape, weight_shape, stride: IntOrPair = 1,

@@ -107,6 +107,22 @@ fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo,
                     const float *x, const float *w, const float *bias, float *y,
                     void *workspace, size_t workspace_bytes);
 
+/* Prepared convolution (what a compiled model keeps): the weights and bias packed once
+ * for an algorithm and the ISA in use, then run on any number of inputs. The packed blob
+ * starts with a header recording the algorithm, the ISA and the weight shape; a run
+ * checks them against p (batch and spatial sizes may differ from the packing call's)
+ * and fails with FC_EINVAL on a mismatch, e.g. after an ISA switch. `algo` may be
+ * FC_CONV_AUTO: it is resolved for p when packing and recorded in the blob. */
+fc_status fc_conv2d_packed_size(const fc_conv2d_params *p, fc_conv_algo algo, size_t *bytes);
+fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const float *w,
+                         const float *bias, void *packed, size_t packed_bytes);
+/* The algorithm a packed blob holds (FC_CONV_AUTO if it is not a valid blob). */
+fc_conv_algo fc_conv2d_packed_algo(const void *packed, size_t packed_bytes);
+fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                       size_t packed_bytes, size_t *bytes);
+fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
+                        size_t packed_bytes, float *y, void *workspace, size_t workspace_bytes);
+
 /* The naive oracle (src_c/ref/): seven nested loops, bounds tested per tap, no SIMD,
  * one thread. Same layout and semantics as fc_conv2d. */
 fc_status fc_ref_conv2d(const fc_conv2d_params *p, const float *x, const float *w,

@@ -85,3 +85,130 @@ fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo, const float *x
     default: return FC_EINVAL;
     }
 }
+
+/* ---------------------------------------------------------------- prepared convolution
+ *
+ * Blob layout (FC_ALIGN-aligned): header | packed weights | packed bias. For `direct` the
+ * arrays are the direct kernels' blocks; for `im2col` they are plain copies of w and of
+ * the bias (the SGEMM packs its A panels per call; a prepacked-A GEMM would go here). */
+
+#define FC_PACKED_MAGIC 0x6663636f6e763221ull /* "fcconv2!" */
+#define FC_PACKED_HEADER_BYTES 128 /* a multiple of FC_ALIGN that holds packed_header */
+
+typedef struct {
+    uint64_t magic;
+    int32_t algo, isa, has_bias, unused;
+    int64_t out_channels, cig, kernel_h, kernel_w, groups;
+    uint64_t wbytes, bbytes;
+} packed_header;
+
+typedef char packed_header_fits[sizeof(packed_header) <= FC_PACKED_HEADER_BYTES ? 1 : -1];
+
+static fc_status packed_arrays(const fc_conv2d_params *p, fc_conv_algo algo, size_t *wbytes,
+                               size_t *bbytes) {
+    if (algo == FC_CONV_DIRECT) return fc_conv2d_direct_packed_size(p, wbytes, bbytes);
+    const int64_t wd[5] = {p->out_channels, p->in_channels / p->groups, p->kernel_h,
+                           p->kernel_w, (int64_t)sizeof(float)};
+    const int64_t bd[2] = {p->out_channels, (int64_t)sizeof(float)};
+    if (fc_count(wbytes, 5, wd) || fc_align_size(*wbytes, wbytes)) return FC_EOVERFLOW;
+    if (fc_count(bbytes, 2, bd) || fc_align_size(*bbytes, bbytes)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_packed_size(const fc_conv2d_params *p, fc_conv_algo algo, size_t *bytes) {
+    if (!bytes) return FC_EINVAL;
+    fc_status st = fc_conv2d_supports(p, algo);
+    if (st != FC_OK) return st;
+    size_t wb, bb, t;
+    st = packed_arrays(p, resolve(p, algo), &wb, &bb);
+    if (st != FC_OK) return st;
+    if (fc_add_size(wb, bb, &t) || fc_add_size(t, FC_PACKED_HEADER_BYTES, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const float *w,
+                         const float *bias, void *packed, size_t packed_bytes) {
+    size_t need, wb, bb;
+    fc_status st = fc_conv2d_packed_size(p, algo, &need);
+    if (st != FC_OK) return st;
+    if (!w || !packed) return FC_EINVAL;
+    if (((uintptr_t)packed % FC_ALIGN) != 0) return FC_EINVAL;
+    if (packed_bytes < need) return FC_ENOMEM;
+    const fc_conv_algo a = resolve(p, algo);
+    packed_arrays(p, a, &wb, &bb);
+    float *wpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES);
+    float *bpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES + wb);
+    if (a == FC_CONV_DIRECT) {
+        st = fc_conv2d_direct_pack(p, w, bias, wpack, bpack);
+        if (st != FC_OK) return st;
+    } else {
+        const size_t nw = (size_t)p->out_channels * (size_t)(p->in_channels / p->groups) *
+                          (size_t)(p->kernel_h * p->kernel_w);
+        for (size_t i = 0; i < nw; i++) wpack[i] = w[i];
+        for (int64_t c = 0; c < p->out_channels; c++) bpack[c] = bias ? bias[c] : 0.0f;
+    }
+    packed_header h = {FC_PACKED_MAGIC, (int32_t)a, (int32_t)fc_active_isa(), bias != NULL, 0,
+                       p->out_channels,
+                       p->in_channels / p->groups, p->kernel_h, p->kernel_w, p->groups,
+                       (uint64_t)wb, (uint64_t)bb};
+    *(packed_header *)packed = h;
+    return FC_OK;
+}
+
+/* The header of a blob if it is one, matches p's weight shape and was packed for the ISA
+ * in use; NULL otherwise. */
+static const packed_header *check_blob(const fc_conv2d_params *p, const void *packed,
+                                       size_t packed_bytes) {
+    if (!packed || packed_bytes < FC_PACKED_HEADER_BYTES || ((uintptr_t)packed % FC_ALIGN) != 0)
+        return NULL;
+    const packed_header *h = (const packed_header *)packed;
+    if (h->magic != FC_PACKED_MAGIC) return NULL;
+    if (h->algo != FC_CONV_DIRECT && h->algo != FC_CONV_IM2COL) return NULL;
+    if (packed_bytes - FC_PACKED_HEADER_BYTES < h->wbytes ||
+        packed_bytes - FC_PACKED_HEADER_BYTES - h->wbytes < h->bbytes)
+        return NULL;
+    if (!p) return h;
+    size_t wb, bb;
+    if (h->isa != (int32_t)fc_active_isa() || h->out_channels != p->out_channels ||
+        h->cig * p->groups != p->in_channels || h->kernel_h != p->kernel_h ||
+        h->kernel_w != p->kernel_w || h->groups != p->groups ||
+        packed_arrays(p, (fc_conv_algo)h->algo, &wb, &bb) != FC_OK || wb != h->wbytes ||
+        bb != h->bbytes)
+        return NULL;
+    return h;
+}
+
+fc_conv_algo fc_conv2d_packed_algo(const void *packed, size_t packed_bytes) {
+    const packed_header *h = check_blob(NULL, packed, packed_bytes);
+    return h ? (fc_conv_algo)h->algo : FC_CONV_AUTO;
+}
+
+fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                       size_t packed_bytes, size_t *bytes) {
+    if (!bytes) return FC_EINVAL;
+    fc_status st = fc_conv2d_check(p);
+    if (st != FC_OK) return st;
+    const packed_header *h = check_blob(p, packed, packed_bytes);
+    if (!h) return FC_EINVAL;
+    if (h->algo == FC_CONV_DIRECT) return fc_conv2d_direct_run_workspace_size(p, bytes);
+    return fc_conv2d_im2col_workspace_size(p, bytes);
+}
+
+fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
+                        size_t packed_bytes, float *y, void *workspace, size_t workspace_bytes) {
+    fc_status st = fc_conv2d_check(p);
+    if (st != FC_OK) return st;
+    const packed_header *h = check_blob(p, packed, packed_bytes);
+    if (!h) return FC_EINVAL;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !y) return FC_EINVAL;
+    const float *wpack = (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES);
+    const float *bpack =
+        (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES + h->wbytes);
+    if (h->algo == FC_CONV_DIRECT)
+        return fc_conv2d_direct_run(p, x, wpack, bpack, y, workspace, workspace_bytes);
+    /* no bias stays no bias: adding zeros would turn -0.0 into +0.0 */
+    return fc_conv2d_im2col(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
+                            workspace_bytes);
+}

@@ -78,11 +78,13 @@ typedef struct {
     size_t wpack, bpack, xpad, rows, cols, total;
 } ws_layout;
 
-static fc_status layout(const fc_conv2d_params *p, ws_layout *l) {
+/* with_packing: the workspace also holds the packed weights and bias (fc_conv2d_direct);
+ * without, they come prepacked (fc_conv2d_direct_run). */
+static fc_status layout(const fc_conv2d_params *p, int with_packing, ws_layout *l) {
     const int64_t cog = p->out_channels / p->groups;
     const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
     l->wpack = l->bpack = l->xpad = 0;
-    if (!uses_width_kernel(p)) {
+    if (with_packing && !uses_width_kernel(p)) {
         const int64_t wd[7] = {p->groups, nblk, FC_DIRECT_NB, p->in_channels / p->groups,
                                p->kernel_h, p->kernel_w, (int64_t)sizeof(float)};
         const int64_t bd[4] = {p->groups, nblk, FC_DIRECT_NB, (int64_t)sizeof(float)};
@@ -111,9 +113,33 @@ static fc_status layout(const fc_conv2d_params *p, ws_layout *l) {
 fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *bytes) {
     if (!p || !bytes) return FC_EINVAL;
     ws_layout l;
-    fc_status st = layout(p, &l);
+    fc_status st = layout(p, 1, &l);
     if (st != FC_OK) return st;
     *bytes = l.total;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_direct_run_workspace_size(const fc_conv2d_params *p, size_t *bytes) {
+    if (!p || !bytes) return FC_EINVAL;
+    ws_layout l;
+    fc_status st = layout(p, 0, &l);
+    if (st != FC_OK) return st;
+    *bytes = l.total;
+    return FC_OK;
+}
+
+/* Prepacked weights: the channel kernels' blocks and padded bias, or for the width kernel
+ * (which reads the weights as they are) a copy of w and of the bias (zeros if none). */
+fc_status fc_conv2d_direct_packed_size(const fc_conv2d_params *p, size_t *wbytes,
+                                       size_t *bbytes) {
+    const int64_t cog = p->out_channels / p->groups, cig = p->in_channels / p->groups;
+    const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
+    const int width = uses_width_kernel(p);
+    const int64_t wd[7] = {p->groups, width ? cog : nblk * FC_DIRECT_NB, cig, p->kernel_h,
+                           p->kernel_w, (int64_t)sizeof(float), 1};
+    const int64_t bd[3] = {p->groups, width ? cog : nblk * FC_DIRECT_NB, (int64_t)sizeof(float)};
+    if (fc_count(wbytes, 7, wd) || fc_align_size(*wbytes, wbytes)) return FC_EOVERFLOW;
+    if (fc_count(bbytes, 3, bd) || fc_align_size(*bbytes, bbytes)) return FC_EOVERFLOW;
     return FC_OK;
 }
 
@@ -226,16 +252,71 @@ static kernel_table kernels_for_isa(fc_isa isa) {
     return t;
 }
 
+static void pack_all(const fc_conv2d_params *p, const float *w, const float *bias,
+                     float *wpack, float *bpack, fc_isa isa) {
+    const int64_t cog = p->out_channels / p->groups, cig = p->in_channels / p->groups;
+    const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
+    const int64_t blk_stride = FC_DIRECT_NB * cig * p->kernel_h * p->kernel_w;
+    const int64_t packs = p->groups * nblk;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(fc_clamp_threads(p->num_threads))
+#endif
+    for (int64_t gb = 0; gb < packs; gb++)
+        pack_block(p, w, bias, gb / nblk, gb % nblk, wpack + gb * blk_stride,
+                   bpack + gb * FC_DIRECT_NB, isa);
+}
+
+fc_status fc_conv2d_direct_pack(const fc_conv2d_params *p, const float *w, const float *bias,
+                                float *wpack, float *bpack) {
+    if (!p || !w || !wpack || !bpack) return FC_EINVAL;
+    if (uses_width_kernel(p)) {
+        const size_t nw = (size_t)p->out_channels * (size_t)(p->in_channels / p->groups) *
+                          (size_t)(p->kernel_h * p->kernel_w);
+        for (size_t i = 0; i < nw; i++) wpack[i] = w[i];
+        for (int64_t c = 0; c < p->out_channels; c++) bpack[c] = bias ? bias[c] : 0.0f;
+        return FC_OK;
+    }
+    pack_all(p, w, bias, wpack, bpack, fc_active_isa());
+    return FC_OK;
+}
+
+static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, const float *x,
+                            const float *w, const float *bias, float *y, char *ws);
+
 fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const float *w,
                            const float *bias, float *y, void *workspace, size_t workspace_bytes) {
     if (!p) return FC_EINVAL;
     ws_layout wl;
-    fc_status st = layout(p, &wl);
+    fc_status st = layout(p, 1, &wl);
     if (st != FC_OK) return st;
     if (workspace_bytes < wl.total || !workspace) return FC_ENOMEM;
     if (p->batch == 0) return FC_OK;
     if (!x || !w || !y) return FC_EINVAL;
+    char *ws = (char *)fc_align_ptr(workspace);
+    if (uses_width_kernel(p)) return direct_run(p, &wl, x, w, bias, y, ws);
+    float *wpack = (float *)ws, *bpack = (float *)(ws + wl.wpack);
+    pack_all(p, w, bias, wpack, bpack, fc_active_isa());
+    return direct_run(p, &wl, x, wpack, bpack, y, ws + wl.wpack + wl.bpack);
+}
 
+fc_status fc_conv2d_direct_run(const fc_conv2d_params *p, const float *x, const float *wpack,
+                               const float *bpack, float *y, void *workspace,
+                               size_t workspace_bytes) {
+    if (!p) return FC_EINVAL;
+    ws_layout wl;
+    fc_status st = layout(p, 0, &wl);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < wl.total || !workspace) return FC_ENOMEM;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !wpack || !bpack || !y) return FC_EINVAL;
+    return direct_run(p, &wl, x, wpack, bpack, y, (char *)fc_align_ptr(workspace));
+}
+
+/* The convolution proper. w, bias: the packed blocks (channel kernels) or the weights as
+ * they are (width kernel); ws: the aligned scratch after any packed weights. */
+static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, const float *x,
+                            const float *w, const float *bias, float *y, char *ws) {
+    const ws_layout wl = *wlp;
     const fc_isa isa = fc_active_isa();
     const kernel_table kt = kernels_for_isa(isa);
     const int64_t N = p->batch, G = p->groups, Ci = p->in_channels, Co = p->out_channels;
@@ -245,12 +326,9 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
     const int64_t out_plane = Ho * Wo;
     const int nthreads = fc_clamp_threads(p->num_threads);
 
-    char *ws = (char *)fc_align_ptr(workspace);
-    float *wpack = (float *)ws;
-    float *bpack = (float *)(ws + wl.wpack);
-    float *xpad = (float *)(ws + wl.wpack + wl.bpack);
-    int32_t *rows = (int32_t *)(ws + wl.wpack + wl.bpack + wl.xpad);
-    int32_t *cols = (int32_t *)(ws + wl.wpack + wl.bpack + wl.xpad + wl.rows);
+    float *xpad = (float *)ws;
+    int32_t *rows = (int32_t *)(ws + wl.xpad);
+    int32_t *cols = (int32_t *)(ws + wl.xpad + wl.rows);
     const int padded = wl.xpad > 0;
     fc_direct_layer L;
     layer_constants(p, padded, &L);
@@ -296,7 +374,6 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
 
     const int64_t nblk = (cog + FC_DIRECT_NB - 1) / FC_DIRECT_NB;
     const int64_t blk_stride = FC_DIRECT_NB * cig * KH * KW; /* floats per packed block */
-    const int64_t packs = G * nblk;
     const int64_t WX = L.in_w; /* row length of the input the kernels read */
     const float *xs = padded ? xpad : x;
     const int64_t pad_rows = padded ? N * Ci * H : 0;
@@ -310,15 +387,8 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int64_t gb = 0; gb < packs; gb++)
-            pack_block(p, w, bias, gb / nblk, gb % nblk, wpack + gb * blk_stride,
-                       bpack + gb * FC_DIRECT_NB, isa);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
         for (int64_t pr = 0; pr < pad_rows; pr++) pad_row(p, x, pr, WX, xpad);
-        /* the implicit barriers of the loops above publish the packed weights and the
-         * padded input */
+        /* the implicit barrier of the loop above publishes the padded input */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -334,8 +404,8 @@ fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const floa
             fc_direct_row r;
             r.x = xs + ((n * Ci + g * cig) * H + row_ih[oh]) * WX;
             r.kh_count = row_n[oh];
-            r.w = wpack + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
-            r.bias = bpack + (g * nblk + b) * FC_DIRECT_NB;
+            r.w = w + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
+            r.bias = bias + (g * nblk + b) * FC_DIRECT_NB;
             r.y = y + (n * Co + g * cog + co0) * out_plane + oh * Wo;
             r.y_cstride = out_plane;
             r.nco = nco;

@@ -11,6 +11,18 @@ fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *byt
 fc_status fc_conv2d_direct(const fc_conv2d_params *p, const float *x, const float *w,
                            const float *bias, float *y, void *workspace, size_t workspace_bytes);
 
+/* prepacked direct convolution: packed_size gives the bytes of the weight and bias
+ * arrays (each a multiple of FC_ALIGN), pack fills them, run convolves with them using
+ * run_workspace_size bytes of scratch. */
+fc_status fc_conv2d_direct_packed_size(const fc_conv2d_params *p, size_t *wbytes,
+                                       size_t *bbytes);
+fc_status fc_conv2d_direct_pack(const fc_conv2d_params *p, const float *w, const float *bias,
+                                float *wpack, float *bpack);
+fc_status fc_conv2d_direct_run_workspace_size(const fc_conv2d_params *p, size_t *bytes);
+fc_status fc_conv2d_direct_run(const fc_conv2d_params *p, const float *x, const float *wpack,
+                               const float *bpack, float *y, void *workspace,
+                               size_t workspace_bytes);
+
 /* im2col + GEMM: src_c/fc_conv_im2col.c */
 fc_status fc_conv2d_im2col_supports(const fc_conv2d_params *p);
 fc_status fc_conv2d_im2col_workspace_size(const fc_conv2d_params *p, size_t *bytes);
