@@ -218,6 +218,11 @@ def conv_section(ctx):
                     ref, C.CONV_TOL)
                 if fn:
                     runners[algo] = fn
+            fn, errs["prepared"] = _try_runner(
+                ctx, "fastconv prepare_conv2d algo=auto", (s.name, t),
+                lambda: C.fastconv_prepared_runner(fc, s, x, w, b), ref, C.CONV_TOL)
+            if fn:
+                runners["prepared"] = fn
             if ctx.ort:
                 fn, errs["ort"] = _try_runner(
                     ctx, "onnxruntime Conv", (s.name, t),
@@ -253,10 +258,11 @@ def render_conv(ctx):
         head = ["layer", "GFLOP"]
         for algo in ("direct", "im2col"):
             head += [f"{algo} ms", f"{algo} GFLOP/s", f"{algo} % peak"]
-        head += ["ORT ms", "ORT GFLOP/s", "best/ORT"]
+        head += ["ORT ms", "ORT GFLOP/s", "best/ORT", "auto prepacked ms", "prepacked/ORT"]
         if t != t0:
             head += [f"fastconv speedup vs {t0}T", f"ORT speedup vs {t0}T"]
-        rows, ratios, stack = [], [], {"fc": 0.0, "ort": 0.0, "ok": True}
+        rows, ratios, prep_ratios = [], [], []
+        stack = {"fc": 0.0, "ort": 0.0, "ok": True}
         peak = ctx.peaks.get(t)
         for s in shapes:
             d = res[s.name]["threads"][t]
@@ -273,6 +279,10 @@ def render_conv(ctx):
             if ratio:
                 ratios.append(ratio)
             row += [f_ms(om), f_num(s.flops / om * 1e-9 if om else None), f_ratio(ratio)]
+            pm = good(d, "prepared")
+            row += [f_ms(pm), f_ratio(om / pm if om and pm else None)]
+            if om and pm:
+                prep_ratios.append(om / pm)
             if t != t0:
                 d0 = res[s.name]["threads"][t0]
                 b0 = min([v for v in (good(d0, "direct"), good(d0, "im2col")) if v],
@@ -295,7 +305,8 @@ def render_conv(ctx):
         say(table(head, rows))
         g = gmean(ratios)
         say("")
-        say(f"Geometric mean of fastconv-best/ORT over {len(ratios)} layer(s): {f_ratio(g)}.")
+        say(f"Geometric mean of fastconv-best/ORT over {len(ratios)} layer(s): {f_ratio(g)}; "
+            f"of auto-prepacked/ORT: {f_ratio(gmean(prep_ratios))}.")
         n_vgg = sum(1 for s in shapes if s.name.startswith("vgg16_"))
         if stack["ok"] and stack["ort"] and n_vgg == 9:
             say(f"VGG-16 conv stack (13 layers, repeated shapes counted): fastconv best "
@@ -600,7 +611,9 @@ def main(argv=None):
     say("ms = median time of one call; GFLOP/s = 2*N*Co*Ho*Wo*(Ci/groups)*kh*kw / time "
         "(2*M*K*N for GEMM); % peak = of the measured FMA peak at the same thread count; "
         "best/ORT = ORT time / time of the faster fastconv algorithm (>1: fastconv "
-        "faster); fastconv/NumPy and fastconv/ORT likewise (peer time / fastconv time).")
+        "faster); auto prepacked = fc.prepare_conv2d(algo='auto'), weights packed once as a "
+        "compiled model and an ORT session do, prepacked/ORT likewise; fastconv/NumPy and "
+        "fastconv/ORT likewise (peer time / fastconv time).")
     for i, n in enumerate(ctx.notes, 1):
         say(f"[{i}] {n}")
 
