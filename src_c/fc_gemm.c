@@ -26,6 +26,7 @@
  */
 #include "fc_internal.h"
 #include "fc_gemm_kernels.h"
+#include "fc_gemm_internal.h"
 #include <string.h>
 
 /* ------------------------------------------------------------------ blocking
@@ -89,12 +90,32 @@ static size_t gemm_kc(size_t k) {
 
 typedef struct {
     size_t kc, mc_alloc, nc_alloc;
-    size_t b_bytes, a_bytes; /* each rounded up to FC_ALIGN */
+    size_t b_bytes, a_bytes; /* each rounded up to FC_ALIGN; a_bytes: per thread, A + panel */
+    size_t p_bytes;          /* the B micro-panel part of a_bytes (at its end) */
     size_t total;
 } gemm_plan;
 
+static void choose_grid(size_t nth, size_t mtiles, size_t npanels, size_t *tm, size_t *tn);
+
+/* 1 if some team size up to nt makes gemm_thread use the shared B block, i.e. unless
+ * every thread always owns whole B panels (tm == 1) and all rows fit one row block:
+ * then each panel goes through a per-thread buffer only. */
+static int needs_bblock(size_t m, size_t n, size_t nt, const gemm_impl *g) {
+    const size_t mtiles = cdiv(m, g->mr);
+    const size_t shapes[2] = {FC_MIN(n, (size_t)FC_GEMM_NC_MAX),
+                              n - (cdiv(n, FC_GEMM_NC_MAX) - 1) * FC_GEMM_NC_MAX};
+    size_t i, nth, tm, tn;
+    if (mtiles > FC_GEMM_MC_MAX / g->mr) return 1;
+    for (i = 0; i < 2; i++)
+        for (nth = 1; nth <= nt; nth++) {
+            choose_grid(nth, mtiles, cdiv(shapes[i], g->nr), &tm, &tn);
+            if (tm != 1) return 1;
+        }
+    return 0;
+}
+
 static fc_status gemm_plan_ws(size_t m, size_t n, size_t k, size_t nt, const gemm_impl *g,
-                              gemm_plan *pl) {
+                              int apacked, gemm_plan *pl) {
     size_t t;
     pl->kc = gemm_kc(k);
     pl->mc_alloc = FC_ROUND_UP(FC_MIN(m, (size_t)FC_GEMM_MC_MAX), g->mr);
@@ -102,9 +123,20 @@ static fc_status gemm_plan_ws(size_t m, size_t n, size_t k, size_t nt, const gem
     if (fc_mul_size(pl->kc, pl->nc_alloc, &t) || fc_mul_size(t, sizeof(float), &t) ||
         fc_align_size(t, &pl->b_bytes))
         return FC_EOVERFLOW;
+    if (!needs_bblock(m, n, nt, g)) pl->b_bytes = 0;
     if (fc_mul_size(pl->kc, pl->mc_alloc, &t) || fc_mul_size(t, sizeof(float), &t) ||
         fc_align_size(t, &pl->a_bytes))
         return FC_EOVERFLOW;
+    {
+        /* per thread: an A block (none if the caller packed all of A beforehand) and one
+         * B micro-panel */
+        size_t pb;
+        if (fc_mul_size(pl->kc, g->nr * sizeof(float), &t) || fc_align_size(t, &pb))
+            return FC_EOVERFLOW;
+        if (apacked) pl->a_bytes = 0;
+        pl->p_bytes = pb;
+        if (fc_add_size(pl->a_bytes, pb, &pl->a_bytes)) return FC_EOVERFLOW;
+    }
     if (fc_mul_size(pl->a_bytes, nt, &t) || fc_add_size(t, pl->b_bytes, &t) ||
         fc_add_size(t, FC_ALIGN, &pl->total)) /* slack to align the caller's pointer */
         return FC_EOVERFLOW;
@@ -146,20 +178,23 @@ static fc_status gemm_validate(const fc_gemm_args *args) {
 
 /* Workspace for the current ISA and for the other one, whichever is larger, so a size
  * queried before an ISA switch is still enough after it. */
-static fc_status gemm_ws_bytes(const fc_gemm_args *args, size_t *bytes) {
+static fc_status gemm_ws_bytes2(int64_t m, int64_t n, int64_t k, int nt, int apacked,
+                                size_t *bytes) {
     gemm_impl g;
     gemm_plan p0, p1;
     fc_status st;
     gemm_get_impl(FC_ISA_SCALAR, &g);
-    st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
-                      (size_t)args->num_threads, &g, &p0);
+    st = gemm_plan_ws((size_t)m, (size_t)n, (size_t)k, (size_t)nt, &g, apacked, &p0);
     if (st != FC_OK) return st;
     gemm_get_impl(FC_ISA_AVX2, &g);
-    st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
-                      (size_t)args->num_threads, &g, &p1);
+    st = gemm_plan_ws((size_t)m, (size_t)n, (size_t)k, (size_t)nt, &g, apacked, &p1);
     if (st != FC_OK) return st;
     *bytes = FC_MAX(p0.total, p1.total);
     return FC_OK;
+}
+
+static fc_status gemm_ws_bytes(const fc_gemm_args *args, size_t *bytes) {
+    return gemm_ws_bytes2(args->m, args->n, args->k, args->num_threads, 0, bytes);
 }
 
 /* The workspace depends on m, n, k and num_threads only: pointers and strides may still
@@ -187,9 +222,12 @@ typedef struct {
     float *c; size_t rs_c;
     const float *bias_m, *bias_n;
     int relu, accumulate, has_epi;
+    const float *apacked;  /* all of A packed (fc_sgemm_pack_a), or NULL */
+    size_t mpad;           /* rows of apacked: m rounded up to MR */
+    fc_gemm_packb_fn packb_cb; const void *packb_ctx; /* B from a callback, or NULL */
     float *bpack;          /* shared packed B block */
     unsigned char *apack0; /* first per-thread packed A block */
-    size_t a_bytes;
+    size_t a_bytes, p_bytes;
 } gemm_ctx;
 
 /* Split `count` items into `parts` near-equal ranges; range `idx` is [*lo, *hi). */
@@ -199,7 +237,7 @@ static void split_range(size_t count, size_t parts, size_t idx, size_t *lo, size
 }
 
 /* Thread grid tm x tn (tm * tn <= nth) minimising the largest rectangle of tiles.
- * Ties go to the smaller tm (threads own whole B panels: just-in-time packing). */
+ * Near-ties (within 3%) go to tm = 1 (threads own whole B panels: just-in-time packing). */
 static void choose_grid(size_t nth, size_t mtiles, size_t npanels, size_t *tm, size_t *tn) {
     size_t best = SIZE_MAX, t;
     *tm = 1;
@@ -207,7 +245,9 @@ static void choose_grid(size_t nth, size_t mtiles, size_t npanels, size_t *tm, s
     for (t = 1; t <= nth; t++) {
         size_t u = nth / t;
         size_t load = cdiv(mtiles, t) * cdiv(npanels, u);
-        if (load < best) {
+        /* a split of the rows must win clearly: whole B panels per thread need no
+         * barrier and no shared B block */
+        if (t == 1 ? load < best : load + load / 32 < best) {
             best = load;
             *tm = t;
             *tn = u;
@@ -262,6 +302,39 @@ static void run_tile(const gemm_ctx *x, size_t kc, const float *ap, const float 
     }
 }
 
+/* Pack B panel(s) [j0, j0 + nc) of the jc block at jc, KC block at pc, into dst. */
+static inline void pack_b_panel(const gemm_ctx *x, size_t pc, size_t kc, size_t jc, size_t j0,
+                                size_t nc, float *dst, const float *bsrc, const float *pf) {
+    if (x->packb_cb)
+        x->packb_cb(x->packb_ctx, pc, kc, jc + j0, nc, x->g->nr, dst);
+    else
+        x->g->pack_b(kc, nc, bsrc + (ptrdiff_t)j0 * x->cs_b, x->rs_b, x->cs_b, dst, pf);
+}
+
+/* Prefetch of the source of the next A block (row-major A) spread over the tiles of the
+ * current block, so packing it later finds it in L2 rather than memory. */
+typedef struct {
+    const char *base;
+    ptrdiff_t rs;       /* bytes between rows */
+    size_t rows, row_bytes, r, off, per_tile;
+} a_prefetch;
+
+static inline void a_prefetch_step(a_prefetch *c) {
+#if defined(__GNUC__)
+    size_t n = c->per_tile;
+    while (n-- && c->r < c->rows) {
+        __builtin_prefetch(c->base + (ptrdiff_t)c->r * c->rs + (ptrdiff_t)c->off, 0, 2);
+        c->off += 64;
+        if (c->off >= c->row_bytes) {
+            c->off = 0;
+            c->r++;
+        }
+    }
+#else
+    (void)c;
+#endif
+}
+
 /* The work of thread `tid` of a team of `nth`. Every thread runs the same jc / pc loops
  * (so barriers and worksharing loops match up); the rectangle of tiles it computes in a
  * jc block comes from choose_grid, a function of the block shape and nth only. */
@@ -270,7 +343,8 @@ static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
     const size_t mr = g->mr, nr = g->nr;
     const size_t mtiles = cdiv(x->m, mr);
     const size_t mc_tiles = FC_GEMM_MC_MAX / mr;
-    float *apack = (float *)(void *)(x->apack0 + tid * x->a_bytes);
+    float *apack = x->apacked ? NULL : (float *)(void *)(x->apack0 + tid * x->a_bytes);
+    float *bpanel = (float *)(void *)(x->apack0 + (tid + 1) * x->a_bytes - x->p_bytes);
     size_t jc;
 
     for (jc = 0; jc < x->n; jc += FC_GEMM_NC_MAX) {
@@ -292,7 +366,8 @@ static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
             const size_t kc = FC_MIN(x->kc, x->k - pc);
             const int beta = (pc > 0) || x->accumulate;
             const int last = (pc + kc >= x->k);
-            const float *bsrc = x->b + (ptrdiff_t)pc * x->rs_b + (ptrdiff_t)jc * x->cs_b;
+            const float *bsrc = x->packb_cb ? NULL
+                                : x->b + (ptrdiff_t)pc * x->rs_b + (ptrdiff_t)jc * x->cs_b;
             size_t it;
 
             if (!jit) {
@@ -304,37 +379,68 @@ static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
                 for (q = 0; q < (long)npanels; q++) {
                     const size_t j0 = (size_t)q * nr;
                     const size_t qp = (size_t)q + FC_GEMM_PF_PANELS;
-                    const float *pf = (qp + 1) * nr <= nc ? bsrc + (ptrdiff_t)(qp * nr) * x->cs_b : NULL;
-                    g->pack_b(kc, FC_MIN(nr, nc - j0), bsrc + (ptrdiff_t)j0 * x->cs_b, x->rs_b,
-                              x->cs_b, x->bpack + (size_t)q * x->kc * nr, pf);
+                    const float *pf = (bsrc && (qp + 1) * nr <= nc) ? bsrc + (ptrdiff_t)(qp * nr) * x->cs_b : NULL;
+                    pack_b_panel(x, pc, kc, jc, j0, FC_MIN(nr, nc - j0), x->bpack + (size_t)q * x->kc * nr,
+                                 bsrc, pf);
                 }
                 /* implicit barrier: the whole B block is packed */
             }
 
-            for (it = t0; it < t1; it += mc_tiles) {
-                const size_t it1 = FC_MIN(t1, it + mc_tiles);
+            /* row blocks of near-equal size (no thin last block), at most MC rows each */
+            const size_t ic_step = t1 > t0 ? cdiv(t1 - t0, cdiv(t1 - t0, mc_tiles)) : 1;
+            for (it = t0; it < t1; it += ic_step) {
+                const size_t it1 = FC_MIN(t1, it + ic_step);
                 const size_t i0 = it * mr;
                 const size_t mc = FC_MIN(x->m, it1 * mr) - i0;
+                const int single = (it == t0 && it1 == t1);
                 size_t q;
-                g->pack_a(mc, kc, x->a + (ptrdiff_t)i0 * x->rs_a + (ptrdiff_t)pc * x->cs_a,
-                          x->rs_a, x->cs_a, apack);
+                a_prefetch apf = {0};
+                if (x->apacked)
+                    apack = (float *)(x->apacked + x->mpad * pc + it * mr * kc);
+                else
+                    g->pack_a(mc, kc, x->a + (ptrdiff_t)i0 * x->rs_a + (ptrdiff_t)pc * x->cs_a,
+                              x->rs_a, x->cs_a, apack);
+                if (!x->apacked && x->cs_a == 1 && q1 > q0) {
+                    /* the next block: the next rows of this KC block, else the first rows
+                     * of the next KC block */
+                    size_t nit = it1, npc = pc;
+                    if (nit >= t1) {
+                        nit = t0;
+                        npc = pc + kc;
+                    }
+                    if (npc < x->k && nit < t1) {
+                        const size_t ni0 = nit * mr;
+                        const size_t nit1 = FC_MIN(t1, nit + ic_step);
+                        const size_t nkc = FC_MIN(x->kc, x->k - npc);
+                        apf.base = (const char *)(x->a + (ptrdiff_t)ni0 * x->rs_a + (ptrdiff_t)npc);
+                        apf.rs = x->rs_a * (ptrdiff_t)sizeof(float);
+                        apf.rows = FC_MIN(x->m, nit1 * mr) - ni0;
+                        apf.row_bytes = nkc * sizeof(float);
+                        apf.per_tile = cdiv(apf.rows * cdiv(apf.row_bytes, 64),
+                                            (q1 - q0) * (it1 - it));
+                    }
+                }
                 for (q = q0; q < q1; q++) {
                     const size_t j0 = q * nr;
                     const size_t nrv = FC_MIN(nr, nc - j0);
-                    const float *bp = x->bpack + q * x->kc * nr; /* fixed stride: a panel never moves between KC blocks */
+                    /* This thread's only row block and its own panels (jit): the panel is
+                     * used right after it is packed and never again, so it goes to a small
+                     * buffer that stays in L1 instead of the B block. Otherwise, fixed
+                     * stride: a panel never moves between KC blocks. */
+                    float *bp = (jit && single) ? bpanel : x->bpack + q * x->kc * nr;
                     size_t ir;
                     if (jit && it == t0) {
                         /* this thread alone uses panel q: pack it now, prefetch a later one */
                         const size_t qp = q + FC_GEMM_PF_PANELS;
-                        const float *pf = (qp < q1 && (qp + 1) * nr <= nc)
+                        const float *pf = (bsrc && qp < q1 && (qp + 1) * nr <= nc)
                                               ? bsrc + (ptrdiff_t)(qp * nr) * x->cs_b : NULL;
-                        g->pack_b(kc, nrv, bsrc + (ptrdiff_t)j0 * x->cs_b, x->rs_b, x->cs_b,
-                                  x->bpack + q * x->kc * nr, pf);
+                        pack_b_panel(x, pc, kc, jc, j0, nrv, bp, bsrc, pf);
                     }
                     for (ir = it; ir < it1; ir++) {
                         const size_t r0 = ir * mr;
                         run_tile(x, kc, apack + (ir - it) * kc * mr, bp, r0, jc + j0,
                                  FC_MIN(mr, x->m - r0), nrv, beta, last);
+                        a_prefetch_step(&apf);
                     }
                 }
             }
@@ -357,7 +463,7 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
 
     gemm_get_impl(fc_active_isa(), &g); /* the ISA is read once per call */
     st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
-                      (size_t)args->num_threads, &g, &pl);
+                      (size_t)args->num_threads, &g, 0, &pl);
     if (st != FC_OK) return st;
 
     if (args->m <= FC_GEMV_MAX_M && args->rs_b == 1 && args->cs_a == 1) {
@@ -397,9 +503,14 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
     x.relu = args->relu != 0;
     x.accumulate = args->accumulate != 0;
     x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
+    x.apacked = NULL;
+    x.mpad = 0;
+    x.packb_cb = NULL;
+    x.packb_ctx = NULL;
     x.bpack = (float *)(void *)ws;
     x.apack0 = ws + pl.b_bytes;
     x.a_bytes = pl.a_bytes;
+    x.p_bytes = pl.p_bytes;
 
 #ifdef _OPENMP
     if (args->num_threads > 1) {
@@ -410,4 +521,148 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
 #endif
     gemm_thread(&x, 0, 1);
     return FC_OK;
+}
+
+/* ------------------------------------------------------------------ internal entry points
+ * (fc_gemm_internal.h): pre-packed A, B from a packing callback. */
+
+static fc_status packed_a_rows(const gemm_impl *g, int64_t m, int64_t k, size_t *mpad,
+                               size_t *bytes) {
+    size_t t;
+    if (m < 1 || k < 1) return FC_EINVAL;
+    if ((uint64_t)m > (uint64_t)(SIZE_MAX / 2)) return FC_EOVERFLOW;
+    *mpad = FC_ROUND_UP((size_t)m, g->mr);
+    if (fc_mul_size(*mpad, (size_t)k, &t) || fc_mul_size(t, sizeof(float), &t) ||
+        fc_align_size(t, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_sgemm_packed_a_size(int64_t m, int64_t k, size_t *bytes) {
+    gemm_impl g;
+    size_t mp, b0, b1;
+    fc_status st;
+    if (!bytes) return FC_EINVAL;
+    gemm_get_impl(FC_ISA_SCALAR, &g);
+    if ((st = packed_a_rows(&g, m, k, &mp, &b0)) != FC_OK) return st;
+    gemm_get_impl(FC_ISA_AVX2, &g);
+    if ((st = packed_a_rows(&g, m, k, &mp, &b1)) != FC_OK) return st;
+    *bytes = FC_MAX(b0, b1);
+    return FC_OK;
+}
+
+fc_status fc_sgemm_pack_a(fc_isa isa, int64_t m, int64_t k, const float *a, int64_t rs_a,
+                          int64_t cs_a, float *dst, int num_threads) {
+    gemm_impl g;
+    size_t mpad, bytes, kc, mtiles, nblk;
+    long t, ntasks;
+    fc_status st;
+    if (!a || !dst || num_threads < 1) return FC_EINVAL;
+    gemm_get_impl(isa, &g);
+    if ((st = packed_a_rows(&g, m, k, &mpad, &bytes)) != FC_OK) return st;
+    if (!extent_ok(m, rs_a, k, cs_a)) return FC_EOVERFLOW;
+    kc = gemm_kc((size_t)k);
+    mtiles = mpad / g.mr;
+    nblk = cdiv((size_t)k, kc);
+    ntasks = (long)(mtiles * nblk);
+    (void)num_threads;
+    /* each task packs one MR-row micro-panel of one KC block: the same bytes as the
+     * driver's own pack_a of any row block containing it */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && ntasks > 1)
+#endif
+    for (t = 0; t < ntasks; t++) {
+        const size_t b = (size_t)t / mtiles, it = (size_t)t % mtiles;
+        const size_t pc = b * kc, kcb = FC_MIN(kc, (size_t)k - pc);
+        const size_t i0 = it * g.mr, mc = FC_MIN(g.mr, (size_t)m - i0);
+        g.pack_a(mc, kcb, a + (ptrdiff_t)i0 * (ptrdiff_t)rs_a + (ptrdiff_t)pc * (ptrdiff_t)cs_a,
+                 (ptrdiff_t)rs_a, (ptrdiff_t)cs_a, dst + mpad * pc + i0 * kcb);
+    }
+    return FC_OK;
+}
+
+fc_status fc_sgemm_ex_workspace_size(int64_t m, int64_t n, int64_t k, int num_threads,
+                                     int apacked, size_t *bytes) {
+    size_t t;
+    if (!bytes) return FC_EINVAL;
+    if (m < 1 || n < 1 || k < 1 || num_threads < 1) return FC_EINVAL;
+    {
+        const int64_t mk[2] = {m, k}, kn[2] = {k, n}, mn[2] = {m, n};
+        if (fc_count(&t, 2, mk) || fc_count(&t, 2, kn) || fc_count(&t, 2, mn))
+            return FC_EOVERFLOW;
+    }
+    return gemm_ws_bytes2(m, n, k, num_threads, apacked != 0, bytes);
+}
+
+fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspace_bytes) {
+    gemm_impl g;
+    gemm_plan pl;
+    gemm_ctx x;
+    size_t need;
+    unsigned char *ws;
+    fc_status st;
+    if (!e || !e->c || e->num_threads < 1) return FC_EINVAL;
+    if (!e->apacked && !e->a) return FC_EINVAL;
+    if (!e->pack_b && !e->b) return FC_EINVAL;
+    if (e->m > 1 && e->rs_c < e->n) return FC_EINVAL;
+    st = fc_sgemm_ex_workspace_size(e->m, e->n, e->k, e->num_threads, e->apacked != NULL, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need) return FC_ENOMEM;
+    if (!workspace) return FC_EINVAL;
+    if (!e->apacked && !extent_ok(e->m, e->rs_a, e->k, e->cs_a)) return FC_EOVERFLOW;
+    if (!e->pack_b && !extent_ok(e->k, e->rs_b, e->n, e->cs_b)) return FC_EOVERFLOW;
+    if (!extent_ok(e->m, e->rs_c, e->n, 1)) return FC_EOVERFLOW;
+
+    gemm_get_impl(e->isa, &g);
+    st = gemm_plan_ws((size_t)e->m, (size_t)e->n, (size_t)e->k, (size_t)e->num_threads, &g,
+                      e->apacked != NULL, &pl);
+    if (st != FC_OK) return st;
+
+    ws = (unsigned char *)fc_align_ptr(workspace);
+    x.g = &g;
+    x.m = (size_t)e->m;
+    x.n = (size_t)e->n;
+    x.k = (size_t)e->k;
+    x.kc = pl.kc;
+    x.a = e->a; x.rs_a = (ptrdiff_t)e->rs_a; x.cs_a = (ptrdiff_t)e->cs_a;
+    x.b = e->b; x.rs_b = (ptrdiff_t)e->rs_b; x.cs_b = (ptrdiff_t)e->cs_b;
+    x.c = e->c;
+    x.rs_c = e->m > 1 ? (size_t)e->rs_c : (size_t)e->n;
+    x.bias_m = e->bias_m;
+    x.bias_n = e->bias_n;
+    x.relu = e->relu != 0;
+    x.accumulate = e->accumulate != 0;
+    x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
+    x.apacked = e->apacked;
+    x.mpad = FC_ROUND_UP(x.m, g.mr);
+    x.packb_cb = e->pack_b;
+    x.packb_ctx = e->pack_b_ctx;
+    x.bpack = (float *)(void *)ws;
+    x.apack0 = ws + pl.b_bytes;
+    x.a_bytes = pl.a_bytes;
+    x.p_bytes = pl.p_bytes;
+
+#ifdef _OPENMP
+    if (e->num_threads > 1) {
+#pragma omp parallel num_threads(e->num_threads)
+        gemm_thread(&x, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
+        return FC_OK;
+    }
+#endif
+    gemm_thread(&x, 0, 1);
+    return FC_OK;
+}
+
+int fc_sgemm_packed_a_pays(int64_t m, int64_t n, int64_t uses, int num_threads) {
+    /* A is packed once per KC block of each jc block by every thread column of the grid
+     * (fc_sgemm); pack it beforehand when that would happen more than once */
+    if (uses > 1 || n > FC_GEMM_NC_MAX) return 1;
+    if (num_threads > 1 && m > 0 && n > 0) {
+        gemm_impl g;
+        size_t tm, tn;
+        gemm_get_impl(fc_active_isa(), &g);
+        choose_grid((size_t)num_threads, cdiv((size_t)m, g.mr), cdiv((size_t)n, g.nr), &tm, &tn);
+        return tn > 1; /* several threads would pack the same rows of A */
+    }
+    return 0;
 }

@@ -1,57 +1,99 @@
-/* im2col, one tile of output pixels at a time.
+/* Implicit im2col: the image read straight into the GEMM's packed B panels.
  *
- * Each (kernel row, output row) pair clips its column range once: the columns whose tap
- * falls in the left or right padding are zero-filled, the rest is a straight copy
- * (memcpy at stride 1), so the copy loop tests no bounds. */
-#include "fc_im2col.h"
+ * One packed panel holds the NR output pixels j0 .. j0+NR-1 (flattened oh*Wo + ow) for
+ * the kc rows k0 .. k0+kc-1 of the im2col matrix (k = (c*KH + kh)*KW + kw). The pixels of
+ * a panel form at most a few runs along output rows ("segments"), found once per panel.
+ * Per row k, the common case -- one segment, stride 1, every tap inside the image -- is a
+ * copy of NR contiguous floats; anything else goes element by element with bounds tests
+ * (plain C) or through a masked gather (AVX2). */
+
+#include "fc_im2col_panel.h"
+#include "fc_gemm_kernels.h"
 #include <string.h>
 
-/* First output column whose tap (offset off from ow*stride) lies at or right of 0, and
- * one past the last whose tap lies left of w_in; clipped to [0, w_out]. */
-static void valid_cols(int64_t off, int64_t stride, int64_t w_in, int64_t w_out,
-                       int64_t *lo, int64_t *hi) {
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = (w_in - 1 - off) < 0 ? 0 : (w_in - 1 - off) / stride + 1;
-    *lo = FC_MIN(a, w_out);
-    *hi = FC_MAX(FC_MIN(b, w_out), *lo);
+/* Row k of a panel, element by element with bounds tests; columns past nv are 0. */
+static inline void panel_row_generic(const fc_conv2d_params *p, const float *plane,
+                                     int64_t off_h, int64_t off_w, const im2col_seg *seg,
+                                     int ns, int64_t nv, size_t NR, float *d) {
+    const int64_t H = p->in_h, W = p->in_w, sh = p->stride_h, sw = p->stride_w;
+    for (int s = 0; s < ns; s++) {
+        const int64_t ih = seg[s].oh * sh + off_h;
+        float *ds = d + seg[s].col;
+        const int64_t n = seg[s].n;
+        if ((uint64_t)ih >= (uint64_t)H) {
+            for (int64_t t = 0; t < n; t++) ds[t] = 0.0f;
+        } else {
+            const float *row = plane + ih * W;
+            const int64_t iw0 = seg[s].ow * sw + off_w;
+            for (int64_t t = 0; t < n; t++) {
+                const int64_t iw = iw0 + t * sw;
+                ds[t] = (uint64_t)iw < (uint64_t)W ? row[iw] : 0.0f;
+            }
+        }
+    }
+    for (size_t t = (size_t)nv; t < NR; t++) d[t] = 0.0f;
 }
 
-void fc_im2col_tile(const fc_conv2d_params *p, int64_t cig, const float *x_g, int64_t j0,
-                    int64_t j1, float *col, int64_t ld, int num_threads) {
-    const int64_t KH = p->kernel_h, KW = p->kernel_w, H = p->in_h, W = p->in_w;
-    const int64_t Wo = p->out_w, K = cig * KH * KW;
-    (void)num_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (K * (j1 - j0) > 32768)
-#endif
-    for (int64_t k = 0; k < K; k++) {
-        const int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+/* Portable packer for one panel of NR columns (NR a compile-time constant at each use). */
+static inline __attribute__((always_inline)) void
+pack_panel_c(const fc_im2col_pack_ctx *cx, size_t k0, size_t kc, int64_t j0, int64_t nv,
+             const size_t NR, float *dst) {
+    const fc_conv2d_params *p = cx->p;
+    const int64_t H = p->in_h, W = p->in_w, KH = p->kernel_h, KW = p->kernel_w;
+    const int64_t HW = H * W;
+    im2col_seg seg[FC_GEMM_MAX_NR];
+    const int ns = panel_segments(p->out_w, j0, nv, seg);
+    const int fast = (ns == 1 && (size_t)nv == NR && p->stride_w == 1);
+    const int64_t r = (int64_t)k0 % (KH * KW);
+    int64_t c = (int64_t)k0 / (KH * KW), kh = r / KW, kw = r % KW;
+    const int64_t oh_s = seg[0].oh * p->stride_h, ow_s = seg[0].ow; /* fast path */
+
+    for (size_t q = 0; q < kc; q++) {
+        float *d = dst + q * NR;
+        const float *plane = cx->x_g + c * HW;
         const int64_t off_h = kh * p->dilation_h - p->pad_top;
         const int64_t off_w = kw * p->dilation_w - p->pad_left;
-        int64_t lo, hi;
-        valid_cols(off_w, p->stride_w, W, Wo, &lo, &hi);
-        const float *plane = x_g + c * H * W;
-        float *dst = col + k * ld - j0;
-        for (int64_t j = j0; j < j1;) {
-            const int64_t oh = j / Wo, ow0 = j % Wo;
-            const int64_t ow1 = FC_MIN(Wo, ow0 + (j1 - j));
-            const int64_t ih = oh * p->stride_h + off_h;
-            float *d = dst + oh * Wo;
-            if (ih < 0 || ih >= H) {
-                memset(d + ow0, 0, (size_t)(ow1 - ow0) * sizeof(float));
-            } else {
-                const int64_t a = FC_MAX(ow0, FC_MIN(lo, ow1)), b = FC_MAX(a, FC_MIN(hi, ow1));
-                if (a > ow0) memset(d + ow0, 0, (size_t)(a - ow0) * sizeof(float));
-                const float *src = plane + ih * W + off_w;
-                if (p->stride_w == 1) {
-                    if (b > a) memcpy(d + a, src + a, (size_t)(b - a) * sizeof(float));
-                } else {
-                    const int64_t s = p->stride_w;
-                    for (int64_t ow = a; ow < b; ow++) d[ow] = src[ow * s];
-                }
-                if (ow1 > b) memset(d + b, 0, (size_t)(ow1 - b) * sizeof(float));
+        const int64_t ih = oh_s + off_h, iw = ow_s + off_w;
+        if (fast && (uint64_t)ih < (uint64_t)H && iw >= 0 && iw + (int64_t)NR <= W)
+            memcpy(d, plane + ih * W + iw, NR * sizeof(float));
+        else
+            panel_row_generic(p, plane, off_h, off_w, seg, ns, nv, NR, d);
+        if (++kw == KW) {
+            kw = 0;
+            if (++kh == KH) {
+                kh = 0;
+                c++;
             }
-            j += ow1 - ow0;
+        }
+    }
+}
+
+
+/* Flat indices of the AVX2 packer fit in int32 (with margin for the offsets). */
+static int fits_int32(const fc_conv2d_params *p) {
+    const int64_t lim = (int64_t)1 << 29;
+    return p->in_h * p->in_w < lim && p->in_h + p->pad_top + p->pad_bottom < lim &&
+           p->in_w + p->pad_left + p->pad_right < lim &&
+           p->out_h * p->stride_h < lim && p->out_w * p->stride_w < lim &&
+           p->kernel_h * p->dilation_h < lim && p->kernel_w * p->dilation_w < lim;
+}
+
+void fc_im2col_pack_b(const void *ctx, size_t k0, size_t kc, size_t j0, size_t nc, size_t nr,
+                      float *dst) {
+    const fc_im2col_pack_ctx *cx = (const fc_im2col_pack_ctx *)ctx;
+    for (size_t q = 0; q < nc; q += nr, dst += kc * nr) {
+        const int64_t nv = (int64_t)FC_MIN(nr, nc - q);
+        const int64_t jq = (int64_t)(j0 + q);
+        if (nr == 16) {
+            if (cx->use_avx2 && fits_int32(cx->p)) {
+                fc_f32_im2col_pack_panel16__avx2(cx, k0, kc, jq, nv, dst);
+                continue;
+            }
+            pack_panel_c(cx, k0, kc, jq, nv, 16, dst);
+        } else if (nr == 8) {
+            pack_panel_c(cx, k0, kc, jq, nv, 8, dst);
+        } else if (nr <= FC_GEMM_MAX_NR) {
+            pack_panel_c(cx, k0, kc, jq, nv, nr, dst); /* no such ISA today */
         }
     }
 }
