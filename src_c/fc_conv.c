@@ -89,8 +89,8 @@ fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo, const float *x
 /* ---------------------------------------------------------------- prepared convolution
  *
  * Blob layout (FC_ALIGN-aligned): header | packed weights | packed bias. For `direct` the
- * arrays are the direct kernels' blocks; for `im2col` they are plain copies of w and of
- * the bias (the SGEMM packs its A panels per call; a prepacked-A GEMM would go here). */
+ * arrays are the direct kernels' blocks; for `im2col` the SGEMM's packed A panels of
+ * every group. Both are laid out for one ISA, which the header records. */
 
 #define FC_PACKED_MAGIC 0x6663636f6e763221ull /* "fcconv2!" */
 #define FC_PACKED_HEADER_BYTES 128 /* a multiple of FC_ALIGN that holds packed_header */
@@ -107,12 +107,7 @@ typedef char packed_header_fits[sizeof(packed_header) <= FC_PACKED_HEADER_BYTES 
 static fc_status packed_arrays(const fc_conv2d_params *p, fc_conv_algo algo, size_t *wbytes,
                                size_t *bbytes) {
     if (algo == FC_CONV_DIRECT) return fc_conv2d_direct_packed_size(p, wbytes, bbytes);
-    const int64_t wd[5] = {p->out_channels, p->in_channels / p->groups, p->kernel_h,
-                           p->kernel_w, (int64_t)sizeof(float)};
-    const int64_t bd[2] = {p->out_channels, (int64_t)sizeof(float)};
-    if (fc_count(wbytes, 5, wd) || fc_align_size(*wbytes, wbytes)) return FC_EOVERFLOW;
-    if (fc_count(bbytes, 2, bd) || fc_align_size(*bbytes, bbytes)) return FC_EOVERFLOW;
-    return FC_OK;
+    return fc_conv2d_im2col_packed_size(p, wbytes, bbytes);
 }
 
 fc_status fc_conv2d_packed_size(const fc_conv2d_params *p, fc_conv_algo algo, size_t *bytes) {
@@ -139,15 +134,9 @@ fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const flo
     packed_arrays(p, a, &wb, &bb);
     float *wpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES);
     float *bpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES + wb);
-    if (a == FC_CONV_DIRECT) {
-        st = fc_conv2d_direct_pack(p, w, bias, wpack, bpack);
-        if (st != FC_OK) return st;
-    } else {
-        const size_t nw = (size_t)p->out_channels * (size_t)(p->in_channels / p->groups) *
-                          (size_t)(p->kernel_h * p->kernel_w);
-        for (size_t i = 0; i < nw; i++) wpack[i] = w[i];
-        for (int64_t c = 0; c < p->out_channels; c++) bpack[c] = bias ? bias[c] : 0.0f;
-    }
+    st = a == FC_CONV_DIRECT ? fc_conv2d_direct_pack(p, w, bias, wpack, bpack)
+                             : fc_conv2d_im2col_pack(p, w, bias, wpack, bpack);
+    if (st != FC_OK) return st;
     packed_header h = {FC_PACKED_MAGIC, (int32_t)a, (int32_t)fc_active_isa(), bias != NULL, 0,
                        p->out_channels,
                        p->in_channels / p->groups, p->kernel_h, p->kernel_w, p->groups,
@@ -192,7 +181,7 @@ fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *pa
     const packed_header *h = check_blob(p, packed, packed_bytes);
     if (!h) return FC_EINVAL;
     if (h->algo == FC_CONV_DIRECT) return fc_conv2d_direct_run_workspace_size(p, bytes);
-    return fc_conv2d_im2col_workspace_size(p, bytes);
+    return fc_conv2d_im2col_run_workspace_size(p, bytes);
 }
 
 fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
@@ -209,6 +198,6 @@ fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *p
     if (h->algo == FC_CONV_DIRECT)
         return fc_conv2d_direct_run(p, x, wpack, bpack, y, workspace, workspace_bytes);
     /* no bias stays no bias: adding zeros would turn -0.0 into +0.0 */
-    return fc_conv2d_im2col(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
-                            workspace_bytes);
+    return fc_conv2d_im2col_run(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
+                                workspace_bytes);
 }

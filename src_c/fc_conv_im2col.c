@@ -59,31 +59,27 @@ fc_status fc_conv2d_im2col_workspace_size(const fc_conv2d_params *p, size_t *byt
     return FC_OK;
 }
 
-fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const float *w,
-                           const float *bias, float *y, void *workspace, size_t workspace_bytes) {
-    size_t need, a_bytes, g_bytes;
-    fc_status st = fc_conv2d_im2col_workspace_size(p, &need);
-    if (st != FC_OK) return st;
-    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
-    st = ws_parts(p, &a_bytes, &g_bytes);
-    if (st != FC_OK) return st;
-
-    const fc_isa isa = fc_active_isa(); /* read once: packing and GEMM agree */
+/* The GEMMs of every image and group. A comes prepacked (apack_all: the groups' packed
+ * weights, a_stride bytes apart), packed here once per group into apack (pre), or is
+ * packed by the GEMM itself from w. */
+static fc_status run_groups(const fc_conv2d_params *p, fc_isa isa, const float *x,
+                            const float *w, const char *apack_all, size_t a_stride, int pre,
+                            float *apack, const float *bias, float *y, void *gemm_ws,
+                            size_t g_bytes) {
     const int64_t G = p->groups, cig = p->in_channels / G, cog = p->out_channels / G;
     const int64_t K = cig * p->kernel_h * p->kernel_w;
     const int64_t HW = p->in_h * p->in_w, N = p->out_h * p->out_w;
     const int pointwise = is_pointwise(p);
-    const int pre = prepack(p);
-
-    char *base = (char *)fc_align_ptr(workspace);
-    float *apack = (float *)(void *)base;
-    void *gemm_ws = base + a_bytes;
+    fc_status st;
 
     for (int64_t g = 0; g < G; g++) {
-        const float *w_g = w + g * cog * K;
-        if (pre) {
+        const float *w_g = w ? w + g * cog * K : NULL;
+        const float *a_g = apack_all ? (const float *)(const void *)(apack_all + g * a_stride)
+                                     : NULL;
+        if (!a_g && pre) {
             st = fc_sgemm_pack_a(isa, cog, K, w_g, K, 1, apack, p->num_threads);
             if (st != FC_OK) return st;
+            a_g = apack;
         }
         for (int64_t n = 0; n < p->batch; n++) {
             const float *x_g = x + (n * p->in_channels + g * cig) * HW;
@@ -97,8 +93,8 @@ fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const floa
             a.m = cog;
             a.n = N;
             a.k = K;
-            if (pre) {
-                a.apacked = apack;
+            if (a_g) {
+                a.apacked = a_g;
             } else {
                 a.a = w_g; a.rs_a = K; a.cs_a = 1;
             }
@@ -118,4 +114,82 @@ fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const floa
         }
     }
     return FC_OK;
+}
+
+fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const float *w,
+                           const float *bias, float *y, void *workspace, size_t workspace_bytes) {
+    size_t need, a_bytes, g_bytes;
+    fc_status st = fc_conv2d_im2col_workspace_size(p, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    st = ws_parts(p, &a_bytes, &g_bytes);
+    if (st != FC_OK) return st;
+    char *base = (char *)fc_align_ptr(workspace);
+    /* the ISA is read once, so that packing and GEMM agree */
+    return run_groups(p, fc_active_isa(), x, w, NULL, 0, prepack(p), (float *)(void *)base,
+                      bias, y, base + a_bytes, g_bytes);
+}
+
+/* ---------------------------------------------------------------- prepacked weights
+ * The packed A of every group (fc_sgemm_pack_a for the ISA in use), each a multiple of
+ * FC_ALIGN bytes, then the bias. */
+
+static fc_status group_a_bytes(const fc_conv2d_params *p, size_t *bytes) {
+    const int64_t cog = p->out_channels / p->groups;
+    const int64_t K = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
+    fc_status st = fc_sgemm_packed_a_size(cog, K, bytes);
+    if (st != FC_OK) return st;
+    return fc_align_size(*bytes, bytes) ? FC_EOVERFLOW : FC_OK;
+}
+
+fc_status fc_conv2d_im2col_packed_size(const fc_conv2d_params *p, size_t *wbytes,
+                                       size_t *bbytes) {
+    size_t a;
+    fc_status st = group_a_bytes(p, &a);
+    if (st != FC_OK) return st;
+    const int64_t bd[2] = {p->out_channels, (int64_t)sizeof(float)};
+    if (fc_mul_size(a, (size_t)p->groups, wbytes)) return FC_EOVERFLOW;
+    if (fc_count(bbytes, 2, bd) || fc_align_size(*bbytes, bbytes)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_im2col_pack(const fc_conv2d_params *p, const float *w, const float *bias,
+                                float *wpack, float *bpack) {
+    size_t a;
+    fc_status st = group_a_bytes(p, &a);
+    if (st != FC_OK) return st;
+    if (!w || !wpack || !bpack) return FC_EINVAL;
+    const int64_t cog = p->out_channels / p->groups;
+    const int64_t K = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
+    const fc_isa isa = fc_active_isa();
+    for (int64_t g = 0; g < p->groups; g++) {
+        st = fc_sgemm_pack_a(isa, cog, K, w + g * cog * K, K, 1,
+                             (float *)(void *)((char *)wpack + g * a), p->num_threads);
+        if (st != FC_OK) return st;
+    }
+    for (int64_t c = 0; c < p->out_channels; c++) bpack[c] = bias ? bias[c] : 0.0f;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_im2col_run_workspace_size(const fc_conv2d_params *p, size_t *bytes) {
+    const int64_t cog = p->out_channels / p->groups;
+    const int64_t K = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
+    size_t g;
+    fc_status st = fc_sgemm_ex_workspace_size(cog, p->out_h * p->out_w, K, p->num_threads, 1, &g);
+    if (st != FC_OK) return st;
+    return fc_add_size(g, FC_ALIGN, bytes) ? FC_EOVERFLOW : FC_OK;
+}
+
+fc_status fc_conv2d_im2col_run(const fc_conv2d_params *p, const float *x, const float *wpack,
+                               const float *bias, float *y, void *workspace,
+                               size_t workspace_bytes) {
+    size_t need, a;
+    fc_status st = fc_conv2d_im2col_run_workspace_size(p, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (!x || !wpack || !y) return FC_EINVAL;
+    st = group_a_bytes(p, &a);
+    if (st != FC_OK) return st;
+    return run_groups(p, fc_active_isa(), x, NULL, (const char *)wpack, a, 1, NULL, bias, y,
+                      fc_align_ptr(workspace), need - FC_ALIGN);
 }

@@ -28,5 +28,15 @@ fc_status fc_conv2d_im2col_supports(const fc_conv2d_params *p);
 fc_status fc_conv2d_im2col_workspace_size(const fc_conv2d_params *p, size_t *bytes);
 fc_status fc_conv2d_im2col(const fc_conv2d_params *p, const float *x, const float *w,
                            const float *bias, float *y, void *workspace, size_t workspace_bytes);
+/* prepacked im2col + GEMM: the weights of every group packed for the GEMM once
+ * (same contract as the direct functions above) */
+fc_status fc_conv2d_im2col_packed_size(const fc_conv2d_params *p, size_t *wbytes,
+                                       size_t *bbytes);
+fc_status fc_conv2d_im2col_pack(const fc_conv2d_params *p, const float *w, const float *bias,
+                                float *wpack, float *bpack);
+fc_status fc_conv2d_im2col_run_workspace_size(const fc_conv2d_params *p, size_t *bytes);
+fc_status fc_conv2d_im2col_run(const fc_conv2d_params *p, const float *x, const float *wpack,
+                               const float *bias, float *y, void *workspace,
+                               size_t workspace_bytes);
 
 #endif
