@@ -384,9 +384,13 @@ def _ort_session(ort, model, threads: int):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Spinning stays at ORT's default (workers spin between parallel sections and for a
-    # short while after Run()): ORT's own fast setting. speed_table.py sleeps between
-    # trials of different libraries so idle spinners never compete with the next one.
+    # ORT's workers would spin after Run() by default; on a 2-core machine a spinning idle
+    # worker takes the core that the next (fastconv) trial's second thread needs, which
+    # made fastconv's 2-thread times up to 10x slower in the interleaved runs. Turning
+    # spinning off costs ORT one wake-up per Run (measured: within noise at 1 and 2
+    # threads). FASTCONV_BENCH_ORT_SPIN=1 restores ORT's default.
+    if os.environ.get("FASTCONV_BENCH_ORT_SPIN", "0") != "1":
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     return ort.InferenceSession(model.SerializeToString(), so,
                                 providers=["CPUExecutionProvider"])

@@ -1,10 +1,17 @@
 /* Convolution front: validation, algorithm choice and dispatch to the drivers.
  *
- * The `auto` rule (documented in README.md): grouped convolutions with few channels per
- * group (depthwise and the like) go to `direct`, because a GEMM with M = Co/groups < 16
- * rows or K = Ci/groups*kh*kw < 32 leaves the micro-kernel mostly empty; everything else
- * goes to `im2col`, whose packed SGEMM runs closest to the FMA peak, and a 1x1 stride-1
- * unpadded convolution is a plain GEMM on the input with no im2col at all. */
+ * The `auto` rule (measured on the bench/shapes layers; README.md explains it):
+ *   1. grouped convolutions with few channels per group (Co/g < 16 or Ci/g*kh*kw < 32,
+ *      e.g. depthwise) -> direct: a GEMM with so few rows or so short a sum leaves the
+ *      6x16 micro-kernel mostly empty, while direct runs SIMD across output width;
+ *   2. 1x1 kernels -> im2col: a plain GEMM on the input (no im2col at stride 1), and the
+ *      direct kernel has only one tap per input channel to reuse its loads over;
+ *   3. sums shorter than 32 (Ci/g*kh*kw < 32, a 3-channel 3x3 first layer) -> im2col;
+ *   4. output rows narrower than 32 columns (the 28x28 and 14x14 VGG layers, strided
+ *      layers) -> im2col: the GEMM runs over the flattened map, while direct splits each
+ *      short row into 6-column tiles and pays its per-row overhead on few columns;
+ *   5. everything else (wide maps: direct reads each input row once per 16 output
+ *      channels with no packing of the image at all) -> direct. */
 #include "fc_conv_internal.h"
 
 /* Every dimension must fit in 31 bits so that the int64 size rule cannot overflow. */
@@ -37,11 +44,10 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
 }
 
 fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
-    int64_t cog = p->out_channels / p->groups;
-    int64_t k = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
-    if (p->groups > 1 && (cog < 16 || k < 32) && fc_conv2d_direct_supports(p) == FC_OK)
-        return FC_CONV_DIRECT;
-    if (fc_conv2d_im2col_supports(p) == FC_OK) return FC_CONV_IM2COL;
+    const int64_t cog = p->out_channels / p->groups;
+    const int64_t k = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
+    if (p->groups > 1 && (cog < 16 || k < 32)) return FC_CONV_DIRECT;
+    if (p->kernel_h * p->kernel_w == 1 || k < 32 || p->out_w < 32) return FC_CONV_IM2COL;
     return FC_CONV_DIRECT;
 }
 

@@ -517,3 +517,25 @@ def test_bench_shapes_reduced(fc, row):
     for algo in ALGOS:
         y = fc.conv2d(x, wt, b, stride=s, padding=pad, dilation=d, groups=g, algo=algo)
         assert_close(y, ref, what=f"bench shape {row['name']} reduced to {h}x{w} algo={algo}")
+
+
+# --------------------------------------------------------------------------- auto rule
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,pads,groups,expected", [
+    ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, "direct"),       # wide map
+    ((1, 256, 56, 56), (256, 256, 3, 3), 1, 2, 1, "direct"),      # (dilated below)
+    ((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, "direct"),         # 7x7/2 stem, K = 147
+    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col"),         # K = 27 < 32
+    ((1, 256, 56, 56), (256, 256, 1, 1), 1, 0, 1, "im2col"),      # 1x1
+    ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "im2col"),      # 28 columns < 32
+    ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "im2col"),
+    ((1, 256, 56, 56), (256, 256, 3, 3), 2, 1, 1, "im2col"),      # strided: 28 columns
+    ((1, 256, 56, 56), (256, 1, 3, 3), 1, 1, 256, "direct"),      # depthwise
+    ((1, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8, "direct"),          # 8 channels per group
+])
+def test_auto_rule_as_documented(kernels, x_shape, w_shape, stride, pads, groups, expected):
+    dil = 2 if pads == 2 else 1
+    got = kernels.conv2d_choose(x_shape, w_shape, (stride, stride), (pads,) * 4, (dil, dil),
+                                groups)
+    assert got == expected, f"auto picked {got} for x {x_shape}, w {w_shape}"
