@@ -72,7 +72,12 @@ VGG16_MULTIPLICITY = {"vgg16_conv3_2": 2, "vgg16_conv4_2": 2, "vgg16_conv5_1": 3
 
 
 # ---------------------------------------------------------------- timing
-SETTLE_S = 0.01  # idle gap before each trial: longer than libgomp's / ORT's spin-wait
+SETTLE_S = 0.01  # idle gap before each trial: longer than libgomp's spin-wait (ORT's
+# workers are told not to spin, bench/conftest.py)
+# OpenBLAS's worker threads spin for about 2**28 cycles (0.1 s here) after a call before
+# they sleep; at 2 threads a shorter gap left them spinning on the core that the next
+# fastconv trial needed (measured: fastconv's 2-thread SGEMM at 1-thread speed).
+OPENBLAS_SETTLE_S = 0.3
 
 
 def time_interleaved(runners, repeats, min_trial, settle=SETTLE_S):
@@ -339,7 +344,8 @@ def gemm_section(ctx):
                     runners["fastconv"] = fn
                 np.matmul(A, B)
                 runners["numpy"] = lambda: np.matmul(A, B)
-                times = time_interleaved(runners, a.repeats, a.min_trial)
+                times = time_interleaved(runners, a.repeats, a.min_trial,
+                                         settle=OPENBLAS_SETTLE_S if t > 1 else SETTLE_S)
             res[s.name]["threads"][t] = {
                 k: {"median_s": med(v), "trials_s": v, "max_rel_err": errs.get(k)}
                 for k, v in times.items()}
