@@ -89,6 +89,7 @@ typedef struct {
     fc_f32_pool_vert_fn vert;
     fc_f32_maxpool_h_fn hmax;
     fc_f32_avgpool_h_fn havg;
+    fc_f32_avgpool3_row_fn avg3;   /* average, 3 columns wide, stride 1, pad 1 | 1: whole rows */
 } pool_geom;
 
 static void geom_init(pool_geom *g, const fc_pool2d_params *p, int is_max) {
@@ -113,6 +114,10 @@ static void geom_init(pool_geom *g, const fc_pool2d_params *p, int is_max) {
     else g->vert = avx2 ? fc_f32_sumpool_v__avx2 : fc_f32_sumpool_v__scalar;
     g->hmax = avx2 ? fc_f32_maxpool_h__avx2 : fc_f32_maxpool_h__scalar;
     g->havg = avx2 ? fc_f32_avgpool_h__avx2 : fc_f32_avgpool_h__scalar;
+    g->avg3 = NULL;
+    if (!is_max && p->kernel_w == 3 && p->stride_w == 1 && p->pad_left == 1 &&
+        p->pad_right == 1 && p->in_w >= 2 && p->out_w == p->in_w)
+        g->avg3 = avx2 ? fc_f32_avgpool3_row__avx2 : fc_f32_avgpool3_row__scalar;
 }
 
 /* buf[c - c0] for input columns c in [c0, c1): the vertical reduction of the nr rows at xr
@@ -219,6 +224,12 @@ static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane,
                               : nr;
     const float *xr = x + (size_t)plane * g->in_plane;
     if (nr > 0) xr += (size_t)(hs + r0) * (size_t)p->in_w;
+    if (g->avg3 && nr > 0) {   /* 3 wide, stride 1, pad 1: straight from the input rows */
+        const float inv = inv_count(g, cnt_h * 3);
+        g->avg3(xr, (ptrdiff_t)p->in_w, nr, p->in_w, inv,
+                p->count_include_pad ? inv : inv_count(g, cnt_h * 2), yr);
+        return;
+    }
     if (g->fused && nr > 0) {
         g->havg(xr - p->pad_left, (ptrdiff_t)p->in_w, nr, p->kernel_w, p->stride_w,
                 inv_count(g, cnt_h * p->kernel_w), yr, p->out_w);

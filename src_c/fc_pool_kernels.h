@@ -37,6 +37,13 @@ typedef void (*fc_f32_maxpool_h_fn)(const float *v, ptrdiff_t rs, int64_t nr, in
                                     int64_t sw, int64_t dw, float *y, int64_t n);
 typedef void (*fc_f32_avgpool_h_fn)(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
                                     int64_t sw, float inv, float *y, int64_t n);
+/* Average pooling of one output row for windows 3 columns wide, stride 1, one column of
+ * padding each side (so n = w outputs): with col(c) = x[c] + x[rs + c] + .. over the nr
+ * rows (in order) for 0 <= c < w and col(-1) = col(w) = 0,
+ *   y[j] = (((0 + col(j-1)) + col(j)) + col(j+1)) * (j == 0 || j == w-1 ? inv_edge : inv),
+ * i.e. the reference order and divisor. Reads only x[r*rs + 0 .. w-1]. Needs w >= 2. */
+typedef void (*fc_f32_avgpool3_row_fn)(const float *x, ptrdiff_t rs, int64_t nr, int64_t w,
+                                       float inv, float inv_edge, float *y);
 /* Sum (in a kernel-defined fixed order) / NaN-propagating max of n >= 1 floats. */
 typedef float (*fc_f32_reduce_fn)(const float *x, size_t n);
 
@@ -46,6 +53,8 @@ void fc_f32_maxpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t 
                               int64_t sw, int64_t dw, float *y, int64_t n);
 void fc_f32_avgpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
                               int64_t sw, float inv, float *y, int64_t n);
+void fc_f32_avgpool3_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t w,
+                                 float inv, float inv_edge, float *y);
 float fc_f32_sum__scalar(const float *x, size_t n);
 float fc_f32_max__scalar(const float *x, size_t n);
 
@@ -55,6 +64,8 @@ void fc_f32_maxpool_h__avx2(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw
                             int64_t sw, int64_t dw, float *y, int64_t n);
 void fc_f32_avgpool_h__avx2(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw,
                             int64_t sw, float inv, float *y, int64_t n);
+void fc_f32_avgpool3_row__avx2(const float *x, ptrdiff_t rs, int64_t nr, int64_t w,
+                               float inv, float inv_edge, float *y);
 float fc_f32_sum__avx2(const float *x, size_t n);
 float fc_f32_max__avx2(const float *x, size_t n);
 
@@ -102,6 +113,23 @@ static inline void fc_avgpool_h_generic(const float *v, ptrdiff_t rs, int64_t nr
             s += c;
         }
         y[j] = s * inv;
+    }
+}
+
+/* fc_f32_avgpool3_row_fn, portable: column sums kept in a 3-column sliding window. */
+static inline void fc_avgpool3_row_generic(const float *x, ptrdiff_t rs, int64_t nr,
+                                           int64_t w, float inv, float inv_edge, float *y) {
+    float cl = 0.0f, cm = 0.0f, cr;
+    for (int64_t r = 0; r < nr; r++) cm = r ? cm + x[r * rs] : x[0];
+    for (int64_t j = 0; j < w; j++) {
+        cr = 0.0f;
+        if (j + 1 < w) {
+            cr = x[j + 1];
+            for (int64_t r = 1; r < nr; r++) cr += x[r * rs + j + 1];
+        }
+        y[j] = (((0.0f + cl) + cm) + cr) * (j == 0 || j == w - 1 ? inv_edge : inv);
+        cl = cm;
+        cm = cr;
     }
 }
 

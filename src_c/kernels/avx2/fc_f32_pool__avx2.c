@@ -189,6 +189,76 @@ void fc_f32_avgpool_h__avx2(const float *v, ptrdiff_t rs, int64_t nr, int64_t kw
     else havg_row(v, rs, nr, kw, sw, inv, y, n);
 }
 
+/* ------------------------------------------------------------------ 3-wide stride-1 average */
+
+/* Column sums of 8 consecutive columns at p, lanes outside mask (maskload: never read) 0. */
+AI __m256 colsum_m(const float *p, ptrdiff_t rs, int64_t nr, __m256i m) {
+    __m256 s = _mm256_maskload_ps(p, m);
+    for (int64_t r = 1; r < nr; r++) s = _mm256_add_ps(s, _mm256_maskload_ps(p + r * rs, m));
+    return s;
+}
+
+/* 8 outputs from the column sums left of, at and right of them (reference order). */
+AI __m256 avg3(__m256 l, __m256 c, __m256 r, __m256 d) {
+    return _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), l), c), r), d);
+}
+
+/* [a7, b0 .. b6] and [b1 .. b7, c0] from t = [a4..a7, b0..b3] / u = [b4..b7, c0..c3]. */
+AI __m256 shl1(__m256 t, __m256 b) {
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(b), _mm256_castps_si256(t), 12));
+}
+AI __m256 shr1(__m256 b, __m256 u) {
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(u), _mm256_castps_si256(b), 4));
+}
+
+/* Column sums of 8 columns are computed once (nr loads); the left / right neighbours of
+ * each output come from the neighbouring blocks' sums by a lane-crossing permute and two
+ * in-lane alignr (same values, so the same bits as the reference). Column -1 is the zero
+ * vector before block 0. Blocks run while the next full block is inside the row; the rest
+ * (fewer than 16 columns) uses overlapping loads at x + j - 1, x + j, x + j + 1, the last
+ * vector at w - 8 with its right taps masked (maskload never reads masked lanes), so
+ * nothing outside the row is read; recomputed outputs get the same values. */
+AI void avg3_row(const float *x, ptrdiff_t rs, int64_t nr, int64_t w, float inv, float inv_edge,
+                 float *y) {
+    const __m256 d = _mm256_set1_ps(inv);
+    const __m256 d0 = _mm256_blend_ps(d, _mm256_set1_ps(inv_edge), 0x01);
+    const __m256 d7 = _mm256_blend_ps(d, _mm256_set1_ps(inv_edge), 0x80);
+    const __m256i m0 = _mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i m7 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0);
+    int64_t j = 8;
+    if (w >= 16) {
+        __m256 m = colsum(x, rs, nr), mn = colsum(x + 8, rs, nr);
+        __m256 t = _mm256_permute2f128_ps(_mm256_setzero_ps(), m, 0x21);
+        __m256 u = _mm256_permute2f128_ps(m, mn, 0x21);
+        _mm256_storeu_ps(y, avg3(shl1(t, m), m, shr1(m, u), d0));
+        for (; j + 16 <= w; j += 8) {
+            t = u;
+            m = mn;
+            mn = colsum(x + j + 8, rs, nr);
+            u = _mm256_permute2f128_ps(m, mn, 0x21);
+            _mm256_storeu_ps(y + j, avg3(shl1(t, m), m, shr1(m, u), d));
+        }
+    } else {
+        _mm256_storeu_ps(y, avg3(colsum_m(x - 1, rs, nr, m0), colsum(x, rs, nr),
+                                 colsum(x + 1, rs, nr), d0));
+    }
+    if (j + 9 <= w)
+        _mm256_storeu_ps(y + j, avg3(colsum(x + j - 1, rs, nr), colsum(x + j, rs, nr),
+                                     colsum(x + j + 1, rs, nr), d));
+    const int64_t e = w - 8;
+    _mm256_storeu_ps(y + e, avg3(colsum(x + e - 1, rs, nr), colsum(x + e, rs, nr),
+                                 colsum_m(x + e + 1, rs, nr, m7), d7));
+}
+
+void fc_f32_avgpool3_row__avx2(const float *x, ptrdiff_t rs, int64_t nr, int64_t w,
+                               float inv, float inv_edge, float *y) {
+    if (w < 9) fc_avgpool3_row_generic(x, rs, nr, w, inv, inv_edge, y);
+    else if (nr == 3) avg3_row(x, rs, 3, w, inv, inv_edge, y);
+    else if (nr == 2) avg3_row(x, rs, 2, w, inv, inv_edge, y);
+    else if (nr == 1) avg3_row(x, rs, 1, w, inv, inv_edge, y);
+    else avg3_row(x, rs, nr, w, inv, inv_edge, y);
+}
+
 /* ------------------------------------------------------------------ global reductions */
 
 static inline float hadd8(__m256 v) {

@@ -37,6 +37,11 @@ void fc_f32_avgpool_h__scalar(const float *v, ptrdiff_t rs, int64_t nr, int64_t 
     fc_avgpool_h_generic(v, rs, nr, kw, sw, inv, y, n);
 }
 
+void fc_f32_avgpool3_row__scalar(const float *x, ptrdiff_t rs, int64_t nr, int64_t w,
+                                 float inv, float inv_edge, float *y) {
+    fc_avgpool3_row_generic(x, rs, nr, w, inv, inv_edge, y);
+}
+
 /* Eight interleaved partial sums (element i goes to lane i % 8), combined pairwise: a
  * fixed order, shorter dependency chains and a smaller rounding error than one chain. */
 float fc_f32_sum__scalar(const float *x, size_t n) {
