@@ -154,7 +154,7 @@ def _check_alloc(shape, where: str) -> None:
 
 def _conv_setup(x, weight, bias, stride, padding, dilation, groups, algo, where):
     """Validate a 2-D convolution; returns (x, weight, bias, stride, pads, dilation,
-    groups, out_shape) in the binding's form."""
+    groups) in the binding's form (pads as (top, left, bottom, right))."""
     x = _as_float32(x, "input", where)
     weight = _as_float32(weight, "weight", where)
     _check_spatial_input(x, 4, where, "[N, C, H, W]")
