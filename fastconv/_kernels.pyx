@@ -156,11 +156,13 @@ def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None):
     C = np.empty((m, n), dtype=np.float32)
     if m == 0 or n == 0:
         return C
-    if k == 0:
+    if k == 0:  # an empty sum: the result is the bias terms alone
         C[...] = 0
-        if bias_m is not None or bias_n is not None or relu:
-            raise ValueError("sgemm: k = 0 with bias or relu is not supported")
-        return C
+        if bias_m is not None:
+            C += np.asarray(bias_m, dtype=np.float32).reshape(m, 1)
+        if bias_n is not None:
+            C += np.asarray(bias_n, dtype=np.float32).reshape(1, n)
+        return np.maximum(C, 0, out=C) if relu else C
     if bias_m is not None:
         BM = _f32(bias_m, 1, "bias_m", "sgemm")
         if BM.shape[0] != m:
