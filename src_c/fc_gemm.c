@@ -448,12 +448,49 @@ static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
     }
 }
 
+/* The driver proper, shared by fc_sgemm and fc_sgemm_ex: arguments already validated,
+ * workspace at least as large as the plan pl for implementation g. */
+static void gemm_drive(const fc_gemm_ex_args *e, const gemm_impl *g, const gemm_plan *pl,
+                       void *workspace) {
+    unsigned char *ws = (unsigned char *)fc_align_ptr(workspace);
+    gemm_ctx x;
+    x.g = g;
+    x.m = (size_t)e->m;
+    x.n = (size_t)e->n;
+    x.k = (size_t)e->k;
+    x.kc = pl->kc;
+    x.a = e->a; x.rs_a = (ptrdiff_t)e->rs_a; x.cs_a = (ptrdiff_t)e->cs_a;
+    x.b = e->b; x.rs_b = (ptrdiff_t)e->rs_b; x.cs_b = (ptrdiff_t)e->cs_b;
+    x.c = e->c;
+    x.rs_c = e->m > 1 ? (size_t)e->rs_c : (size_t)e->n;
+    x.bias_m = e->bias_m;
+    x.bias_n = e->bias_n;
+    x.relu = e->relu != 0;
+    x.accumulate = e->accumulate != 0;
+    x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
+    x.apacked = e->apacked;
+    x.mpad = FC_ROUND_UP(x.m, g->mr);
+    x.packb_cb = e->pack_b;
+    x.packb_ctx = e->pack_b_ctx;
+    x.bpack = (float *)(void *)ws;
+    x.apack0 = ws + pl->b_bytes;
+    x.a_bytes = pl->a_bytes;
+    x.p_bytes = pl->p_bytes;
+#ifdef _OPENMP
+    if (e->num_threads > 1) {
+#pragma omp parallel num_threads(e->num_threads)
+        gemm_thread(&x, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
+        return;
+    }
+#endif
+    gemm_thread(&x, 0, 1);
+}
+
 fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_bytes) {
     gemm_impl g;
     gemm_plan pl;
-    gemm_ctx x;
     size_t need;
-    unsigned char *ws;
+    const fc_isa isa = fc_active_isa(); /* read once per call */
     fc_status st = gemm_validate(args);
     if (st != FC_OK) return st;
     st = gemm_ws_bytes(args, &need);
@@ -461,7 +498,7 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
     if (workspace_bytes < need) return FC_ENOMEM;
     if (!workspace) return FC_EINVAL;
 
-    gemm_get_impl(fc_active_isa(), &g); /* the ISA is read once per call */
+    gemm_get_impl(isa, &g);
     st = gemm_plan_ws((size_t)args->m, (size_t)args->n, (size_t)args->k,
                       (size_t)args->num_threads, &g, 0, &pl);
     if (st != FC_OK) return st;
@@ -488,38 +525,16 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
         return FC_OK;
     }
 
-    ws = (unsigned char *)fc_align_ptr(workspace);
-    x.g = &g;
-    x.m = (size_t)args->m;
-    x.n = (size_t)args->n;
-    x.k = (size_t)args->k;
-    x.kc = pl.kc;
-    x.a = args->a; x.rs_a = (ptrdiff_t)args->rs_a; x.cs_a = (ptrdiff_t)args->cs_a;
-    x.b = args->b; x.rs_b = (ptrdiff_t)args->rs_b; x.cs_b = (ptrdiff_t)args->cs_b;
-    x.c = args->c;
-    x.rs_c = args->m > 1 ? (size_t)args->rs_c : (size_t)args->n;
-    x.bias_m = args->bias_m;
-    x.bias_n = args->bias_n;
-    x.relu = args->relu != 0;
-    x.accumulate = args->accumulate != 0;
-    x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
-    x.apacked = NULL;
-    x.mpad = 0;
-    x.packb_cb = NULL;
-    x.packb_ctx = NULL;
-    x.bpack = (float *)(void *)ws;
-    x.apack0 = ws + pl.b_bytes;
-    x.a_bytes = pl.a_bytes;
-    x.p_bytes = pl.p_bytes;
-
-#ifdef _OPENMP
-    if (args->num_threads > 1) {
-#pragma omp parallel num_threads(args->num_threads)
-        gemm_thread(&x, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
-        return FC_OK;
+    {
+        const fc_gemm_ex_args e = {
+            .isa = isa, .m = args->m, .n = args->n, .k = args->k,
+            .a = args->a, .rs_a = args->rs_a, .cs_a = args->cs_a,
+            .b = args->b, .rs_b = args->rs_b, .cs_b = args->cs_b,
+            .c = args->c, .rs_c = args->rs_c, .bias_m = args->bias_m, .bias_n = args->bias_n,
+            .relu = args->relu, .accumulate = args->accumulate,
+            .num_threads = args->num_threads};
+        gemm_drive(&e, &g, &pl, workspace);
     }
-#endif
-    gemm_thread(&x, 0, 1);
     return FC_OK;
 }
 
@@ -597,9 +612,7 @@ fc_status fc_sgemm_ex_workspace_size(int64_t m, int64_t n, int64_t k, int num_th
 fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspace_bytes) {
     gemm_impl g;
     gemm_plan pl;
-    gemm_ctx x;
     size_t need;
-    unsigned char *ws;
     fc_status st;
     if (!e || !e->c || e->num_threads < 1) return FC_EINVAL;
     if (!e->apacked && !e->a) return FC_EINVAL;
@@ -618,38 +631,7 @@ fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspac
                       e->apacked != NULL, &pl);
     if (st != FC_OK) return st;
 
-    ws = (unsigned char *)fc_align_ptr(workspace);
-    x.g = &g;
-    x.m = (size_t)e->m;
-    x.n = (size_t)e->n;
-    x.k = (size_t)e->k;
-    x.kc = pl.kc;
-    x.a = e->a; x.rs_a = (ptrdiff_t)e->rs_a; x.cs_a = (ptrdiff_t)e->cs_a;
-    x.b = e->b; x.rs_b = (ptrdiff_t)e->rs_b; x.cs_b = (ptrdiff_t)e->cs_b;
-    x.c = e->c;
-    x.rs_c = e->m > 1 ? (size_t)e->rs_c : (size_t)e->n;
-    x.bias_m = e->bias_m;
-    x.bias_n = e->bias_n;
-    x.relu = e->relu != 0;
-    x.accumulate = e->accumulate != 0;
-    x.has_epi = x.bias_m != NULL || x.bias_n != NULL || x.relu;
-    x.apacked = e->apacked;
-    x.mpad = FC_ROUND_UP(x.m, g.mr);
-    x.packb_cb = e->pack_b;
-    x.packb_ctx = e->pack_b_ctx;
-    x.bpack = (float *)(void *)ws;
-    x.apack0 = ws + pl.b_bytes;
-    x.a_bytes = pl.a_bytes;
-    x.p_bytes = pl.p_bytes;
-
-#ifdef _OPENMP
-    if (e->num_threads > 1) {
-#pragma omp parallel num_threads(e->num_threads)
-        gemm_thread(&x, (size_t)omp_get_thread_num(), (size_t)omp_get_num_threads());
-        return FC_OK;
-    }
-#endif
-    gemm_thread(&x, 0, 1);
+    gemm_drive(e, &g, &pl, workspace);
     return FC_OK;
 }
 
