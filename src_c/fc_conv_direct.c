@@ -312,6 +312,31 @@ fc_status fc_conv2d_direct_run(const fc_conv2d_params *p, const float *x, const 
     return direct_run(p, &wl, x, wpack, bpack, y, (char *)fc_align_ptr(workspace));
 }
 
+/* Output rows per row group of the channel kernels' work order: all of them (Ho), or 1.
+ * Items run row by row within a channel block, block by block within a row group, so:
+ *  - Ho (rows fastest): a block's packed weights stay in L2 while it sweeps every output
+ *    row; each item brings stride_h * Ci/g input rows of WX floats that the previous item
+ *    did not read (none once the whole input of the image sits in L2 next to a block).
+ *    Those rows are Ci/g short segments in different channel planes, which the hardware
+ *    prefetchers follow poorly (they cost about twice what their bytes suggest).
+ *  - 1 (blocks fastest): the item's Ci/g * kh input rows stay in L2 for all the blocks of
+ *    the row; each item streams one packed block (contiguous, prefetched well).
+ * Rows fastest unless the input does not fit in L2 and twice the new input bytes of an item
+ * exceed the bytes of a block: e.g. stride 2 over 256 channels of 56x56 (28x28 output:
+ * about 5% less time at 1 thread and 15% at 2, measured on Zen 4), while VGG's stride-1
+ * layers keep rows fastest. The order never changes how an output value is summed. */
+#ifndef FC_DIRECT_L2_BYTES
+#define FC_DIRECT_L2_BYTES (1024 * 1024)
+#endif
+static int64_t direct_row_group(const fc_conv2d_params *p, int64_t wx, int64_t blk_floats) {
+    const int64_t Ho = FC_MAX(p->out_h, (int64_t)1);
+    const double row_bytes = (double)(p->in_channels / p->groups) * (double)wx * 4.0;
+    const double blk_bytes = (double)blk_floats * 4.0;
+    if ((double)p->in_h * row_bytes + blk_bytes <= (double)FC_DIRECT_L2_BYTES) return Ho;
+    const double new_rows = (double)FC_MIN(p->stride_h, p->kernel_h);
+    return 2.0 * new_rows * row_bytes > blk_bytes ? 1 : Ho;
+}
+
 /* The convolution proper. w, bias: the packed blocks (channel kernels) or the weights as
  * they are (width kernel); ws: the aligned scratch after any packed weights. */
 static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, const float *x,
@@ -377,8 +402,10 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
     const int64_t WX = L.in_w; /* row length of the input the kernels read */
     const float *xs = padded ? xpad : x;
     const int64_t pad_rows = padded ? N * Ci * H : 0;
-    /* work item: output row (fastest), channel block, image, group (slowest) */
+    /* work item: output row (fastest), channel block, row group, image, group (slowest);
+     * see direct_row_group */
     const int64_t items = G * N * nblk * Ho;
+    const int64_t row_grp = direct_row_group(p, WX, blk_stride);
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
@@ -393,10 +420,13 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (int64_t it = 0; it < items; it++) {
-            const int64_t oh = it % Ho;
-            int64_t rest = it / Ho;
-            const int64_t b = rest % nblk;
-            rest /= nblk;
+            /* it = (group, image) * Ho*nblk + row group * R*nblk + b * rows + row */
+            const int64_t per_img = Ho * nblk;
+            const int64_t rest = it / per_img, il = it - rest * per_img;
+            const int64_t rg = il / (row_grp * nblk);
+            const int64_t oh0 = rg * row_grp, rows_g = FC_MIN(row_grp, Ho - oh0);
+            const int64_t off = il - oh0 * nblk;
+            const int64_t b = off / rows_g, oh = oh0 + off % rows_g;
             const int64_t n = rest % N, g = rest / N;
             const int64_t co0 = b * FC_DIRECT_NB;
             const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
