@@ -114,6 +114,14 @@ def time_interleaved(runners, repeats, min_trial, settle=SETTLE_S):
     return out
 
 
+def summarise(times, errs, label, digits=2):
+    """Per-runner record of one (shape, thread count) and a progress line for it."""
+    progress(f"  {label}: " + "  ".join(
+        f"{k} {med(v) * 1e3:.{digits}f} ms" for k, v in times.items()))
+    return {k: {"median_s": med(v), "trials_s": v, "max_rel_err": errs.get(k)}
+            for k, v in times.items()}
+
+
 def med(v):
     return statistics.median(v) if v else None
 
@@ -236,11 +244,7 @@ def conv_section(ctx):
                 if fn:
                     runners["ort"] = fn
             times = time_interleaved(runners, a.repeats, a.min_trial)
-            res[s.name]["threads"][t] = {
-                k: {"median_s": med(v), "trials_s": v, "max_rel_err": errs.get(k)}
-                for k, v in times.items()}
-            progress(f"  conv {s.name:<16} t={t}: " + "  ".join(
-                f"{k} {med(v) * 1e3:.2f} ms" for k, v in times.items()))
+            res[s.name]["threads"][t] = summarise(times, errs, f"conv {s.name:<16} t={t}")
     ctx.result["conv"] = res
 
 
@@ -346,11 +350,7 @@ def gemm_section(ctx):
                 runners["numpy"] = lambda: np.matmul(A, B)
                 times = time_interleaved(runners, a.repeats, a.min_trial,
                                          settle=OPENBLAS_SETTLE_S if t > 1 else SETTLE_S)
-            res[s.name]["threads"][t] = {
-                k: {"median_s": med(v), "trials_s": v, "max_rel_err": errs.get(k)}
-                for k, v in times.items()}
-            progress(f"  gemm {s.name:<16} t={t}: " + "  ".join(
-                f"{k} {med(v) * 1e3:.2f} ms" for k, v in times.items()))
+            res[s.name]["threads"][t] = summarise(times, errs, f"gemm {s.name:<16} t={t}")
     ctx.result["gemm"] = res
 
 
@@ -414,11 +414,8 @@ def pool_section(ctx):
                 if fn:
                     runners["ort"] = fn
             times = time_interleaved(runners, a.repeats, a.min_trial)
-            res[s.name]["threads"][t] = {
-                k: {"median_s": med(v), "trials_s": v, "max_rel_err": errs.get(k)}
-                for k, v in times.items()}
-            progress(f"  pool {s.name:<24} t={t}: " + "  ".join(
-                f"{k} {med(v) * 1e3:.3f} ms" for k, v in times.items()))
+            res[s.name]["threads"][t] = summarise(times, errs, f"pool {s.name:<24} t={t}",
+                                                  digits=3)
     ctx.result["pool"] = res
 
 

@@ -51,6 +51,19 @@ typedef void (*fc_gemm_pack_a_fn)(size_t mc, size_t kc, const float *a, ptrdiff_
 typedef void (*fc_gemm_pack_b_fn)(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
                                   ptrdiff_t cs_b, float *dst, const float *pf);
 
+/* The general case of every packer: one micro-panel of `width` lanes and kc steps, lane
+ * l of step q read from src[l*lane_stride + q*step_stride] for l < valid, zero beyond. */
+static inline void fc_gemm_pack_panel_strided(size_t width, size_t valid, size_t kc,
+                                              const float *src, ptrdiff_t lane_stride,
+                                              ptrdiff_t step_stride, float *dst) {
+    for (size_t q = 0; q < kc; q++) {
+        size_t l = 0;
+        for (; l < valid; l++)
+            dst[q * width + l] = src[(ptrdiff_t)l * lane_stride + (ptrdiff_t)q * step_stride];
+        for (; l < width; l++) dst[q * width + l] = 0.0f;
+    }
+}
+
 /* GEMV-style kernel for a few rows of A against B^T stored by rows (rs_b == 1: column j
  * of B is contiguous, as the weight of a linear layer): for each of the m rows i and the
  * n columns j,

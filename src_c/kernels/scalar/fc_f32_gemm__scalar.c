@@ -62,11 +62,7 @@ void fc_f32_gemm_pack_a_4__scalar(size_t mc, size_t kc, const float *a, ptrdiff_
             for (size_t p = 0; p < kc; p++)
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rs_a + (ptrdiff_t)p];
         } else {
-            for (size_t p = 0; p < kc; p++) {
-                size_t i = 0;
-                for (; i < mr; i++) dst[p * MR + i] = src[(ptrdiff_t)i * rs_a + (ptrdiff_t)p * cs_a];
-                for (; i < MR; i++) dst[p * MR + i] = 0.0f;
-            }
+            fc_gemm_pack_panel_strided(MR, mr, kc, src, rs_a, cs_a, dst);
         }
         dst += kc * MR;
     }
@@ -82,11 +78,7 @@ void fc_f32_gemm_pack_b_8__scalar(size_t kc, size_t nc, const float *b, ptrdiff_
             for (size_t p = 0; p < kc; p++)
                 memcpy(dst + p * NR, src + (ptrdiff_t)p * rs_b, NR * sizeof(float));
         } else {
-            for (size_t p = 0; p < kc; p++) {
-                size_t j = 0;
-                for (; j < nr; j++) dst[p * NR + j] = src[(ptrdiff_t)p * rs_b + (ptrdiff_t)j * cs_b];
-                for (; j < NR; j++) dst[p * NR + j] = 0.0f;
-            }
+            fc_gemm_pack_panel_strided(NR, nr, kc, src, cs_b, rs_b, dst);
         }
         dst += kc * NR;
     }
