@@ -11,6 +11,7 @@ from fastconv.functional import (
     avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_workspace_bytes, cpu_info,
     PreparedConv2d, get_num_threads, global_avg_pool2d, global_max_pool2d, linear, max_pool1d,
     max_pool2d, prepare_conv2d, relu, set_num_threads, softmax,
+    stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn,
 )
 
 __version__ = "0.1.0"
@@ -37,5 +38,6 @@ __all__ = [
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
     "get_num_threads", "cpu_info",
+    "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
 ]

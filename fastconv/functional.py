@@ -21,6 +21,7 @@ __all__ = [
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
     "get_num_threads", "cpu_info",
+    "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
 ]
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -473,3 +474,171 @@ def cpu_info() -> dict:
         "openmp": _kernels.have_openmp(),
         "compiler": _kernels.compiler(),
     }
+
+
+# ------------------------------------------------------------------ NumPy-only layers
+# Operators without a C kernel (rare in the networks fastconv targets, or cheap next to
+# the convolutions around them): written with NumPy, float32 in and out.
+
+def leaky_relu(x, negative_slope: float = 0.01) -> np.ndarray:
+    """x where x >= 0, negative_slope * x elsewhere, elementwise, any shape; NaN
+    propagates."""
+    x = _as_float32(x, "input", "leaky_relu")
+    slope = np.float32(negative_slope)
+    return np.where(x >= 0, x, x * slope)
+
+
+def _channel_vector(a, name: str, c: int, where: str) -> np.ndarray:
+    a = _as_float32(a, name, where)
+    if a.shape != (c,):
+        raise ShapeError(f"{where}: {name} must have shape ({c},) for an input with {c} "
+                         f"channels, got {a.shape}")
+    return a
+
+
+def batch_norm2d(x, weight, bias, running_mean, running_var, eps: float = 1e-5) -> np.ndarray:
+    """Batch normalisation at inference over [N, C, H, W] (or [N, C, W], [N, C]):
+    (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel."""
+    where = "batch_norm2d"
+    x = _as_float32(x, "input", where)
+    if x.ndim < 2:
+        raise ShapeError(f"{where}: input must be [N, C, ...] with a channel axis, got shape "
+                         f"{x.shape}")
+    c = x.shape[1]
+    w, b, m, v = (_channel_vector(a, nm, c, where) for a, nm in (
+        (weight, "weight"), (bias, "bias"), (running_mean, "running_mean"),
+        (running_var, "running_var")))
+    denom = v.astype(np.float64) + float(eps)
+    if np.any(denom <= 0):
+        raise ValueError(f"{where}: running_var + eps must be > 0 (eps={eps}, smallest "
+                         f"running_var {float(np.min(v))})")
+    # scale in float64, applied as (x - mean) * scale + bias in float32: subtracting the
+    # mean first avoids cancelling two large terms when x sits near the mean
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    scale = (w.astype(np.float64) / np.sqrt(denom)).astype(np.float32).reshape(bshape)
+    y = x - m.reshape(bshape)
+    y *= scale
+    y += b.reshape(bshape)
+    return y
+
+
+def lrn(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> np.ndarray:
+    """Local response normalisation across channels (AlexNet; ONNX's LRN):
+    y = x / (k + alpha/size * sum_{c'} x[c']**2) ** beta, with c' running over
+    c - floor((size-1)/2) .. c + ceil((size-1)/2) clipped to the channels.
+    x: [N, C, ...] (channel axis 1)."""
+    where = "lrn"
+    x = _as_float32(x, "input", where)
+    size = _int(size, "size", where, 1)
+    if x.ndim < 2:
+        raise ShapeError(f"{where}: input must be [N, C, ...] with a channel axis, got shape "
+                         f"{x.shape}")
+    c = x.shape[1]
+    lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+    # windowed sum of squares as a difference of prefix sums along C (float64, so the
+    # difference does not lose the small channels next to large ones)
+    sq = np.square(x, dtype=np.float64)
+    pref = np.zeros((x.shape[0], c + 1) + x.shape[2:])
+    np.cumsum(sq, axis=1, out=pref[:, 1:])
+    ch = np.arange(c)
+    top = np.minimum(ch + hi, c - 1) + 1
+    bot = np.maximum(ch - lo, 0)
+    win = pref[:, top] - pref[:, bot]
+    return (x / (float(k) + float(alpha) / size * win) ** float(beta)).astype(np.float32)
+
+
+def _window_view(x, kernel, stride):
+    """[N, C, Ho, Wo, kh, kw] view of the windows of x (no padding, no dilation)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    win = sliding_window_view(x, kernel, axis=(2, 3))
+    return win[:, :, ::stride[0], ::stride[1]]
+
+
+def stochastic_pool2d(x, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+                      training: bool = False, seed: Optional[int] = None) -> np.ndarray:
+    """Stochastic pooling (Zeiler & Fergus, 2013) over [N, C, H, W], no padding;
+    stride=None means stride = kernel_size.
+
+    Each window's activations a_i define probabilities p_i = a_i / sum_j a_j. Negative
+    activations are treated as 0 (the method assumes post-ReLU inputs). Inference
+    (training=False): the probability-weighted average sum_i p_i a_i =
+    sum a_i**2 / sum a_i. training=True: one activation per window, drawn with
+    probability p_i from np.random.default_rng(seed) (the same draws for the same seed
+    and shapes). A window whose sum is 0 gives 0 in both modes; NaN propagates."""
+    where = "stochastic_pool2d"
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    kernel = _tuple(kernel_size, 2, "kernel_size", where, 1)
+    stride = kernel if stride is None else _tuple(stride, 2, "stride", where, 1)
+    oh = _check_output_axis(where, "height", x.shape[2], 0, 0, kernel[0], stride[0], 1,
+                            False, x.shape)
+    ow = _check_output_axis(where, "width", x.shape[3], 0, 0, kernel[1], stride[1], 1,
+                            False, x.shape)
+    _check_alloc((x.shape[0], x.shape[1], oh, ow), where)
+    win = _window_view(x, kernel, stride)
+    # [N, C, Ho, Wo, kh*kw] in float64, negatives clipped to 0 (NaN kept)
+    a = win.reshape(win.shape[:4] + (kernel[0] * kernel[1],)).astype(np.float64)
+    np.maximum(a, 0.0, out=a)
+    if not training:
+        total = a.sum(axis=-1)
+        sq = np.einsum("...k,...k->...", a, a)
+        y = np.zeros_like(total)
+        np.divide(sq, total, out=y, where=total > 0)
+        y[np.isnan(total)] = np.nan
+        y[np.isinf(total)] = np.inf      # a window holding +inf weighs it with p = 1
+        return y.astype(np.float32)
+    # sampling: u ~ U[0, total); the chosen tap is the first whose running sum exceeds u,
+    # which has a_i > 0 and is chosen with probability a_i / total
+    rng = np.random.default_rng(seed)
+    cs = np.cumsum(a, axis=-1)
+    total = cs[..., -1]
+    u = rng.random(total.shape) * total
+    idx = np.argmax(cs > u[..., None], axis=-1)
+    y = np.take_along_axis(a, idx[..., None], axis=-1)[..., 0]
+    y[~(total > 0)] = 0.0
+    y[np.isnan(total)] = np.nan
+    return y.astype(np.float32)
+
+
+def _spectral_truncate(spec: np.ndarray, m: int, axis: int) -> np.ndarray:
+    """Keep the m lowest frequencies of an (unshifted) spectrum along `axis`.
+
+    Odd m keeps -(m-1)/2 .. (m-1)/2. Even m keeps -(m/2-1) .. m/2-1 and folds the two
+    frequencies +m/2 and -m/2 into the output's Nyquist bin (their sum): both alias to the
+    same alternating pattern on the output grid, and the sum keeps a real map real, since
+    for a real map they are complex conjugates (the choice scipy.signal.resample makes)."""
+    n = spec.shape[axis]
+    if m == n:
+        return spec
+    h = m // 2
+    if m % 2:
+        idx = np.r_[0:h + 1, n - h:n]
+        return np.take(spec, idx, axis=axis)
+    pos = np.take(spec, np.arange(0, h), axis=axis)
+    nyq = np.take(spec, [h], axis=axis) + np.take(spec, [n - h], axis=axis)
+    neg = np.take(spec, np.arange(n - h + 1, n), axis=axis)
+    return np.concatenate([pos, nyq, neg], axis=axis)
+
+
+def spectral_pool2d(x, output_size: IntOrPair) -> np.ndarray:
+    """Spectral pooling (Rippel, Snoek & Adams, 2015) over [N, C, H, W]: the 2-D DFT of
+    each map (numpy.fft), cropped to the lowest (oh, ow) frequencies, inverse DFT at the
+    output size, real part, scaled by (oh*ow)/(H*W) so that a constant map keeps its value.
+    For an even output size the +n/2 and -n/2 input frequencies are summed into the output's
+    Nyquist row/column (see _spectral_truncate), so a real input gives a real output.
+    output_size: int or (oh, ow), each at most the input size."""
+    where = "spectral_pool2d"
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    oh, ow = _tuple(output_size, 2, "output_size", where, 1)
+    h, w = x.shape[2:]
+    if oh > h or ow > w:
+        raise ShapeError(f"{where}: output_size ({oh}, {ow}) is larger than the input map "
+                         f"({h}, {w}) (input shape {x.shape}); spectral pooling only shrinks")
+    if x.shape[0] == 0:
+        return np.zeros((0, x.shape[1], oh, ow), np.float32)
+    spec = np.fft.fft2(x.astype(np.float64), axes=(2, 3))
+    spec = _spectral_truncate(_spectral_truncate(spec, oh, 2), ow, 3)
+    y = np.fft.ifft2(spec, axes=(2, 3)).real
+    y *= (oh * ow) / (h * w)
+    return y.astype(np.float32)
