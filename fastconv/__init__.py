@@ -14,7 +14,19 @@ from fastconv.functional import (
     stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn,
 )
 
+from fastconv import layers
+from fastconv.graph import Model, Node, Sequential
+from fastconv.io import load_model as load
+from fastconv import models
+
 __version__ = "0.1.0"
+
+
+def load_onnx(src) -> Model:
+    """A Model from an ONNX file path, its bytes or an onnx.ModelProto (see
+    fastconv.onnx_import; onnx is imported on first use, not with fastconv)."""
+    from fastconv.onnx_import import load_onnx as _load_onnx
+    return _load_onnx(src)
 
 
 def _select_isa() -> None:
@@ -40,4 +52,5 @@ __all__ = [
     "get_num_threads", "cpu_info",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
+    "Model", "Node", "Sequential", "layers", "models", "load", "load_onnx",
 ]

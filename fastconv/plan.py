@@ -1,0 +1,449 @@
+"""The compiled form of a Model: a list of steps over one activation arena.
+
+A step is one kernel call (a conv with its folded BatchNorm and fused ReLU, a pool, a
+linear layer, ...). Every intermediate tensor lives in a region of one arena buffer,
+placed by a greedy interval allocator so that regions are reused once their tensors are
+dead; model outputs are written straight into fresh arrays that are returned to the
+caller, and Flatten / Reshape / Dropout / Identity are views, not copies. Region offsets
+are planned per sample and scaled by the batch size, so one plan serves every batch.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from fastconv import _kernels
+from fastconv import functional as F
+
+ALIGN_FLOATS = 16                 # region offsets in multiples of 64 bytes
+_ARENA_CACHE_BATCHES = 4          # batch sizes whose arenas are kept between runs
+
+_ALIAS_KINDS = ("Dropout", "Identity", "Flatten", "Reshape")
+_POOL_KINDS = ("MaxPool2d", "AvgPool2d", "MaxPool1d", "AvgPool1d")
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+class Step:
+    """One kernel call: reads `inputs`, writes `output` (tensor names)."""
+    nodes: Tuple[str, ...]
+    inputs: Tuple[str, ...]
+    output: str
+    algo: str = "-"
+    fused: str = ""
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.nodes)
+
+    def workspace_bytes(self, batch: int) -> int:
+        return 0
+
+    def __call__(self, env: Dict[str, np.ndarray], workspace: Optional[np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class ConvStep(Step):
+    """Conv2d or Conv1d (as a 1-row Conv2d) with BatchNorm folded in and the ReLU fused,
+    on weights packed once per ISA."""
+
+    def __init__(self, nodes, inputs, output, layer, in_shape, bn=None, relu=False):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+        cfg = layer.config()
+        weight = np.asarray(layer.params["weight"], dtype=np.float32)
+        bias = layer.params.get("bias")
+        self.one_d = weight.ndim == 3
+        if self.one_d:
+            c, w = in_shape
+            self.x_shape1 = (1, c, 1, w)
+            k = weight.shape[2]
+            s = F._tuple(cfg.get("stride", 1), 1, "stride", output, 1)[0]
+            d = F._tuple(cfg.get("dilation", 1), 1, "dilation", output, 1)[0]
+            pb, pe = F._pads1d(cfg.get("padding", 0), w, k, s, d, output)
+            self.stride, self.dilation, self.pads = (1, s), (1, d), (0, pb, 0, pe)
+            weight = weight.reshape(weight.shape[0], weight.shape[1], 1, k)
+        else:
+            c, h, w = in_shape
+            self.x_shape1 = (1, c, h, w)
+            self.stride = F._tuple(cfg.get("stride", 1), 2, "stride", output, 1)
+            self.dilation = F._tuple(cfg.get("dilation", 1), 2, "dilation", output, 1)
+            self.pads = F._pads2d(cfg.get("padding", 0), (h, w), weight.shape[2:], self.stride,
+                                  self.dilation, output)
+        self.groups = int(cfg.get("groups", 1))
+        fused = []
+        if bn is not None:
+            weight, bias = fold_batch_norm(weight, bias, bn)
+            fused.append("bn")
+        self.relu = bool(relu)
+        if relu:
+            fused.append("relu")
+        self.fused = "+".join(fused)
+        self.weight = np.ascontiguousarray(weight, dtype=np.float32)
+        self.bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+        self.w_shape = self.weight.shape
+        self.requested_algo = getattr(layer, "algo", cfg.get("algo", "auto"))
+        self._lock = threading.Lock()
+        self._pack()
+
+    def _pack(self) -> None:
+        blob, algo = _kernels.conv2d_pack(self.x_shape1, self.weight, self.bias, self.stride,
+                                          self.pads, self.dilation, self.groups,
+                                          self.requested_algo)
+        self.blob, self.algo, self.isa = blob, algo, _kernels.get_isa()
+
+    def _blob(self) -> np.ndarray:
+        if self.isa != _kernels.get_isa():   # the ISA was switched since packing
+            with self._lock:
+                if self.isa != _kernels.get_isa():
+                    self._pack()
+        return self.blob
+
+    def _x4(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x
+
+    def workspace_bytes(self, batch: int) -> int:
+        shape = (batch,) + self.x_shape1[1:]
+        return _kernels.conv2d_run_workspace_bytes(shape, self._blob(), self.w_shape,
+                                                   self.stride, self.pads, self.dilation,
+                                                   self.groups)
+
+    def __call__(self, env, workspace):
+        x = self._x4(env[self.inputs[0]])
+        y = self._x4(env[self.output])
+        _kernels.conv2d_run(x, self._blob(), self.w_shape, self.stride, self.pads,
+                            self.dilation, self.groups, self.relu, out=y, workspace=workspace)
+
+    @property
+    def packed_bytes(self) -> int:
+        return int(self.blob.nbytes)
+
+
+def fold_batch_norm(weight, bias, bn):
+    """Conv weights and bias with an inference BatchNorm after them folded in:
+    w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta (in float64)."""
+    p = bn.params
+    eps = float(bn.config().get("eps", 1e-5))
+    scale = p["weight"].astype(np.float64) / np.sqrt(p["running_var"].astype(np.float64) + eps)
+    b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+    w = weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    b = (b - p["running_mean"].astype(np.float64)) * scale + p["bias"].astype(np.float64)
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+class LinearStep(Step):
+    """y = x @ W.T + b (then ReLU) on the SGEMM."""
+
+    def __init__(self, nodes, inputs, output, layer, relu=False):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+        self.weight_t = np.asarray(layer.params["weight"], dtype=np.float32).T
+        b = layer.params.get("bias")
+        self.bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+        self.relu = bool(relu)
+        self.fused = "relu" if relu else ""
+        self.algo = "gemm"
+
+    def __call__(self, env, workspace):
+        x = env[self.inputs[0]]
+        _kernels.sgemm(x.reshape(x.shape[0], -1), self.weight_t, bias_n=self.bias,
+                       relu=self.relu, out=env[self.output])
+
+
+class PoolStep(Step):
+    def __init__(self, nodes, inputs, output, layer, in_shape):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+        cfg = layer.config()
+        kind = layer.kind
+        self.is_max = kind.startswith("Max")
+        self.one_d = kind.endswith("1d")
+        nd = 1 if self.one_d else 2
+        k = F._tuple(cfg["kernel_size"], nd, "kernel_size", output, 1)
+        s = k if cfg.get("stride") is None else F._tuple(cfg["stride"], nd, "stride", output, 1)
+        d = F._tuple(cfg.get("dilation", 1), nd, "dilation", output, 1)
+        if self.one_d:
+            pb, pe = F._pads1d(cfg.get("padding", 0), in_shape[-1], k[0], s[0], d[0], output)
+            k, s, d, p = (1, k[0]), (1, s[0]), (1, d[0]), (0, pb, 0, pe)
+        else:
+            p = F._pads2d(cfg.get("padding", 0), in_shape[1:], k, s, d, output)
+        self.kernel, self.stride, self.dilation, self.pads = k, s, d, p
+        self.ceil_mode = bool(cfg.get("ceil_mode", False))
+        self.count_include_pad = bool(cfg.get("count_include_pad", True))
+        self.algo = "max" if self.is_max else "avg"
+
+    def _x4(self, x):
+        return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x
+
+    def __call__(self, env, workspace):
+        x, y = self._x4(env[self.inputs[0]]), self._x4(env[self.output])
+        if self.is_max:
+            _kernels.max_pool2d(x, self.kernel, self.stride, self.pads, self.dilation,
+                                self.ceil_mode, out=y)
+        else:
+            _kernels.avg_pool2d(x, self.kernel, self.stride, self.pads, self.ceil_mode,
+                                self.count_include_pad, out=y)
+
+
+class GlobalPoolStep(Step):
+    def __init__(self, nodes, inputs, output, layer):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+        self.op = "max" if layer.kind == "GlobalMaxPool2d" else "avg"
+        self.algo = self.op
+
+    def __call__(self, env, workspace):
+        x = env[self.inputs[0]]
+        planes = x.shape[0] * x.shape[1]
+        _kernels.global_pool(x.reshape(planes, -1), self.op,
+                             out=env[self.output].reshape(planes))
+
+
+class ReluStep(Step):
+    def __init__(self, nodes, inputs, output):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+
+    def __call__(self, env, workspace):
+        _kernels.relu(env[self.inputs[0]], out=env[self.output])
+
+
+class LayerStep(Step):
+    """Any other layer, through its own forward_into."""
+
+    def __init__(self, nodes, inputs, output, layer):
+        self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
+        self.layer = layer
+
+    def __call__(self, env, workspace):
+        self.layer.forward_into([env[i] for i in self.inputs], env[self.output])
+
+
+class _Arena:
+    """One run's memory: the activation buffer, the workspace and the views into them."""
+
+    def __init__(self, plan: "ExecutionPlan", batch: int):
+        self.buffer = np.empty(max(plan.arena_floats * batch, 1), dtype=np.float32)
+        ws = max(plan.workspace_bytes(batch), 1)
+        self.workspace = np.empty(ws + 64, dtype=np.uint8)
+        off = (-self.workspace.ctypes.data) % 64
+        self.workspace = self.workspace[off:off + ws]
+        self.views: Dict[str, np.ndarray] = {}
+        for name, (offset, size, _, _) in plan.regions.items():
+            a = offset * batch
+            self.views[name] = self.buffer[a:a + size * batch].reshape(
+                (batch,) + plan.shapes[name])
+
+
+class ExecutionPlan:
+    """Steps, tensor storage and the arena layout of a compiled Model."""
+
+    def __init__(self, model):
+        self.model_name = model.name
+        self.shapes = dict(model.shapes)
+        self.input_names = list(model.input_shapes)
+        self.output_names = list(model.output_names)
+        self.steps: List[Step] = []
+        self.aliases: Dict[str, str] = {}         # tensor -> the tensor whose memory it views
+        self.node_info: Dict[str, dict] = {}
+        self._build_steps(model)
+        self._plan_arena()
+        self._lock = threading.Lock()
+        self._arenas: Dict[int, List[_Arena]] = {}
+        self._arena_order: List[int] = []
+
+    # ------------------------------------------------------------------ steps
+
+    def _build_steps(self, model) -> None:
+        consumers: Dict[str, List[str]] = {}
+        for n in model.nodes:
+            for i in n.inputs:
+                consumers.setdefault(i, []).append(n.name)
+        by_name = {n.name: n for n in model.nodes}
+        outputs = set(model.output_names)
+
+        def sole_consumer(tensor: str, kinds) -> Optional[str]:
+            """The one node that reads `tensor`, if it is of one of `kinds` and the tensor
+            is not a model output (then the two can share one step)."""
+            users = consumers.get(tensor, [])
+            if tensor in outputs or len(users) != 1:
+                return None
+            return users[0] if by_name[users[0]].layer.kind in kinds else None
+
+        absorbed = set()
+        for n in model.nodes:
+            if n.name in absorbed:
+                continue
+            kind = n.layer.kind
+            ins = tuple(n.inputs)
+            if kind in _ALIAS_KINDS:
+                self.aliases[n.name] = ins[0]
+                self.node_info[n.name] = {"algo": "view", "step": None}
+                continue
+            if kind in ("Conv2d", "Conv1d"):
+                group, bn, relu = [n.name], None, False
+                tail = n.name
+                nxt = sole_consumer(tail, ("BatchNorm2d",))
+                if nxt is not None and self._bn_matches(by_name[nxt].layer, n.layer):
+                    bn, tail = by_name[nxt].layer, nxt
+                    group.append(nxt)
+                nxt = sole_consumer(tail, ("ReLU",))
+                if nxt is not None:
+                    relu, tail = True, nxt
+                    group.append(nxt)
+                step = ConvStep(group, ins, tail, n.layer, self.shapes[ins[0]], bn, relu)
+            elif kind == "Linear":
+                group, tail, relu = [n.name], n.name, False
+                nxt = sole_consumer(tail, ("ReLU",))
+                if nxt is not None:
+                    relu, tail = True, nxt
+                    group.append(nxt)
+                step = LinearStep(group, ins, tail, n.layer, relu)
+            elif kind in _POOL_KINDS:
+                step = PoolStep([n.name], ins, n.name, n.layer, self.shapes[ins[0]])
+            elif kind in ("GlobalAvgPool2d", "GlobalMaxPool2d"):
+                step = GlobalPoolStep([n.name], ins, n.name, n.layer)
+            elif kind == "ReLU":
+                step = ReluStep([n.name], ins, n.name)
+            else:
+                step = LayerStep([n.name], ins, n.name, n.layer)
+            absorbed.update(step.nodes)
+            self.steps.append(step)
+            for k, name in enumerate(step.nodes):
+                self.node_info[name] = {"algo": step.algo if k == 0 else f"fused into "
+                                        f"{step.nodes[0]}", "step": step, "fused": step.fused}
+
+    @staticmethod
+    def _bn_matches(bn, conv) -> bool:
+        return bn.params["weight"].shape[0] == conv.params["weight"].shape[0]
+
+    def base(self, tensor: str) -> str:
+        """The tensor whose memory `tensor` is (itself unless it is a view)."""
+        while tensor in self.aliases:
+            tensor = self.aliases[tensor]
+        return tensor
+
+    # ------------------------------------------------------------------ arena
+
+    def _plan_arena(self) -> None:
+        """Place every intermediate tensor in the arena: lifetimes in step indices, then
+        largest-first, each at the lowest offset free of every region it overlaps in time."""
+        end = len(self.steps)
+        outputs = set(self.output_names)
+        first, last = {}, {}
+        for idx, step in enumerate(self.steps):
+            first.setdefault(step.output, idx)
+            last[step.output] = max(last.get(step.output, idx), idx)
+            for t in step.inputs:
+                b = self.base(t)
+                last[b] = max(last.get(b, idx), idx)
+        for o in self.output_names:          # views of arena tensors are copied at the end
+            last[self.base(o)] = end
+        inputs = set(self.input_names)
+        self.external = {s.output for s in self.steps if s.output in outputs}
+        candidates = [t for t in first if t not in self.external and t not in inputs]
+        candidates.sort(key=lambda t: (-_size(self.shapes[t]), first[t]))
+        placed: List[Tuple[int, int, int, int]] = []       # offset, size, first, last
+        self.regions: Dict[str, Tuple[int, int, int, int]] = {}
+        for t in candidates:
+            size = _round_up(_size(self.shapes[t]), ALIGN_FLOATS)
+            busy = sorted((o, s) for o, s, f, l in placed if f <= last[t] and first[t] <= l)
+            offset = 0
+            for o, s in busy:
+                if offset + size <= o:
+                    break
+                offset = max(offset, o + s)
+            self.regions[t] = (offset, _size(self.shapes[t]), first[t], last[t])
+            placed.append((offset, size, first[t], last[t]))
+        self.arena_floats = max((o + s for o, s, _, _ in placed), default=0)
+        self.activation_floats = sum(_size(self.shapes[s.output]) for s in self.steps)
+
+    def workspace_bytes(self, batch: int) -> int:
+        return max((s.workspace_bytes(batch) for s in self.steps), default=0)
+
+    def _acquire(self, batch: int) -> _Arena:
+        with self._lock:
+            free = self._arenas.get(batch)
+            if free:
+                return free.pop()
+        return _Arena(self, batch)
+
+    def _release(self, batch: int, arena: _Arena) -> None:
+        with self._lock:
+            if batch not in self._arenas:
+                self._arenas[batch] = []
+                self._arena_order.append(batch)
+                while len(self._arena_order) > _ARENA_CACHE_BATCHES:
+                    self._arenas.pop(self._arena_order.pop(0), None)
+            self._arenas[batch].append(arena)
+
+    # ------------------------------------------------------------------ running
+
+    def _env(self, arrays: Dict[str, np.ndarray], batch: int, arena: _Arena) -> dict:
+        env = dict(arena.views)
+        env.update(arrays)
+        for t in self.external:
+            env[t] = np.empty((batch,) + self.shapes[t], dtype=np.float32)
+        return env
+
+    def _view(self, env: dict, name: str, batch: int) -> np.ndarray:
+        if name not in env:
+            env[name] = self._view(env, self.aliases[name], batch).reshape(
+                (batch,) + self.shapes[name])
+        return env[name]
+
+    def _outputs(self, env: dict, batch: int) -> Dict[str, np.ndarray]:
+        out = {}
+        for o in self.output_names:
+            v = self._view(env, o, batch)
+            # fresh step outputs are returned as they are; views of the arena or of the
+            # caller's inputs are copied so that nothing returned aliases either
+            out[o] = v if o in self.external else np.array(v, copy=True)
+        return out
+
+    def _bind_alias_views(self, env: dict, batch: int) -> None:
+        for t in self.aliases:
+            self._view(env, t, batch)
+
+    def run(self, arrays: Dict[str, np.ndarray], batch: int) -> Dict[str, np.ndarray]:
+        if batch == 0:
+            return {o: np.empty((0,) + self.shapes[o], np.float32) for o in self.output_names}
+        arena = self._acquire(batch)
+        try:
+            env = self._env(arrays, batch, arena)
+            self._bind_alias_views(env, batch)
+            ws = arena.workspace
+            for step in self.steps:
+                step(env, ws)
+            return self._outputs(env, batch)
+        finally:
+            self._release(batch, arena)
+
+    def profile(self, arrays, batch: int, repeats: int) -> Dict[str, List[float]]:
+        """Milliseconds of every step, `repeats` times each, one step at a time."""
+        arena = self._acquire(batch)
+        try:
+            env = self._env(arrays, batch, arena)
+            self._bind_alias_views(env, batch)
+            samples = {}
+            for step in self.steps:
+                ts = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    step(env, arena.workspace)
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                samples[step.label] = ts
+            return samples
+        finally:
+            self._release(batch, arena)
+
+    @property
+    def packed_bytes(self) -> int:
+        return sum(getattr(s, "packed_bytes", 0) for s in self.steps)
