@@ -5,7 +5,6 @@ import json
 import os
 import stat
 import struct
-import sys
 import zlib
 
 import numpy as np
