@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -25,7 +26,8 @@ import fastconv as fc
 from fastconv.errors import ModelFormatError, ShapeError, UnsupportedOperatorError
 
 EXIT_USAGE = 2
-DEMO_MODELS = ("cifar_vgg", "convnet")
+DEMO_MODELS = ("auto", "digits", "cifar_vgg", "convnet")
+DATA_DIR = Path(__file__).resolve().parent / "data"
 _ALGOS = ("direct", "im2col", "auto")
 # work that takes longer than this shows progress
 PROGRESS_DELAY_S = 2.0
@@ -199,29 +201,67 @@ def _write_output(path: str, outs: Dict[str, np.ndarray], order: List[str]) -> N
 # ------------------------------------------------------------------------ demo
 
 def build_demo_model(kind: str, seed: int):
+    """(model, labels or None, note) for a demo model kind. "digits" is the trained model
+    shipped in fastconv/data (needs ONNX import); "auto" is digits when ONNX import
+    works, else cifar_vgg."""
     from fastconv import models
+    if kind in ("auto", "digits"):
+        try:
+            return _load_digits()
+        except ImportError as e:
+            if kind == "digits":
+                raise CliError(f"the digits model needs ONNX import, which is unavailable: "
+                               f"{e}") from None
+            note = f"(the shipped digits model needs ONNX import, unavailable here: {e})"
+            model, _, _ = build_demo_model("cifar_vgg", seed)
+            return model, None, note
     if kind == "cifar_vgg":
-        return models.cifar_vgg(num_classes=10, seed=seed)
+        return (models.cifar_vgg(num_classes=10, seed=seed), None,
+                f"cifar_vgg: VGG-16's conv stack on 3x32x32, random He weights (seed {seed})")
     if kind == "convnet":
-        return models.convnet(seed=seed)
+        return (models.convnet(seed=seed), None,
+                f"convnet: two conv blocks on 3x32x32, random He weights (seed {seed})")
     raise CliError(f"unknown demo model {kind!r} (choose from {', '.join(DEMO_MODELS)})")
 
 
-def run_demo(model_kind: str = "cifar_vgg", batch: int = 1, repeats: int = 5, seed: int = 0,
+def _load_digits():
+    """The trained digits VGG and its held-out split: (model, (x, y, recorded accuracy),
+    note)."""
+    load_onnx = getattr(fc, "load_onnx", None)
+    if load_onnx is None:
+        raise ImportError("fastconv.load_onnx is missing")
+    model = load_onnx(str(DATA_DIR / "digits_vgg.onnx"))
+    with np.load(DATA_DIR / "digits_heldout.npz") as z:
+        x, y = z["x"], z["y"]
+    try:
+        recorded = json.loads((DATA_DIR / "digits_vgg.json").read_text())["heldout_accuracy"]
+    except (OSError, ValueError, KeyError):
+        recorded = None
+    return model, (x, y, recorded), ("digits: a small VGG trained on scikit-learn's "
+                                     "handwritten digits (fastconv/data), held-out images")
+
+
+def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: int = 0,
              out=None) -> Dict[str, Dict[str, float]]:
     """Summary, one run, and per-layer median milliseconds with each algorithm forced on
     every conv layer, printed to `out` (default stdout). Returns {algo: {step label:
     median ms}}."""
     out = sys.stdout if out is None else out
-    model = build_demo_model(model_kind, seed)
+    model, labelled, note = _slow_step("building the model", build_demo_model, model_kind,
+                                       seed)
     info = fc.cpu_info()
     print(f"fastconv {fc.__version__}: ISA {info['isa']}, {info['num_threads']} thread(s), "
           f"OpenMP {'on' if info['openmp'] else 'off'}, {info['compiler']}\n", file=out)
     summary = model.summary(print_fn=None, batch=batch)
     print(summary, file=out)
+    print(note, file=out)
     (in_name,) = model.input_names
     shape = model.input_shapes[in_name]
-    x = np.random.default_rng(seed).standard_normal((batch,) + tuple(shape)).astype(np.float32)
+    if labelled is not None:
+        x = np.ascontiguousarray(np.resize(labelled[0], (batch,) + tuple(shape)))
+    else:
+        x = np.random.default_rng(seed).standard_normal((batch,) + tuple(shape))
+    x = x.astype(np.float32)
 
     times: Dict[str, Dict[str, float]] = {}
     whole: Dict[str, float] = {}
@@ -259,8 +299,15 @@ def run_demo(model_kind: str = "cifar_vgg", batch: int = 1, repeats: int = 5, se
           file=out)
     spread = max(float(np.max(np.abs(outputs[a] - outputs["auto"]))) for a in _ALGOS)
     print(f"\nlargest difference between the algorithms' outputs: {spread:.2e}", file=out)
-    print(f"predicted class per sample: {np.argmax(outputs['auto'], axis=1).tolist()}",
+    pred = np.argmax(outputs["auto"], axis=1).tolist()
+    print(f"predicted class per sample: {pred[:20]}{' ...' if len(pred) > 20 else ''}",
           file=out)
+    if labelled is not None:
+        hx, hy, recorded = labelled
+        model.set_algos("auto")
+        hits = int(np.sum(np.argmax(model(hx), axis=1) == hy))
+        rec = f" (recorded when it was trained: {recorded:.2%})" if recorded else ""
+        print(f"held-out accuracy: {hits}/{len(hy)} = {hits / len(hy):.2%}{rec}", file=out)
     return times
 
 
@@ -308,12 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo", help="run a small VGG with each convolution algorithm, time every layer",
-        description="Build a small VGG with fixed seeds (cifar_vgg: VGG-16's conv stack on "
-                    "3x32x32; or convnet), print its summary, run it on random data and "
-                    "print the median time of every layer with the conv layers forced to "
-                    "direct, to im2col, and left on auto.")
-    demo.add_argument("--model", choices=DEMO_MODELS, default="cifar_vgg",
-                      help="which builder (default: %(default)s)")
+        description="Take a small VGG, print its summary, run it and print the median time "
+                    "of every layer with the conv layers forced to direct, to im2col, and "
+                    "left on auto. Models: digits, the trained digits VGG shipped in the "
+                    "package (run on its held-out images, accuracy printed; needs ONNX "
+                    "import); cifar_vgg, VGG-16's conv stack on 3x32x32 with seeded He "
+                    "weights, on random data; convnet, a smaller seeded one; auto: digits "
+                    "when ONNX import works, else cifar_vgg.")
+    demo.add_argument("--model", choices=DEMO_MODELS, default="auto",
+                      help="which model (default: %(default)s)")
     demo.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     demo.add_argument("--repeats", type=int, default=5,
                       help="timed runs per layer, the median is shown (default: 5)")

@@ -128,6 +128,29 @@ def test_run_demo_returns_times_for_every_algorithm():
     assert diff < 1e-3
 
 
+def _onnx_import_works():
+    try:
+        import fastconv.onnx_import  # noqa: F401
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return getattr(fc, "load_onnx", None) is not None
+
+
+def test_demo_digits_or_fallback(capsys):
+    """auto: the shipped trained model when ONNX import works, else cifar_vgg."""
+    if _onnx_import_works():
+        assert cli.main(["demo", "--model", "digits", "--repeats", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "digits: a small VGG trained" in out
+        assert "held-out accuracy: 352/360 = 97.78%" in out, out[-500:]
+    else:
+        _usage_error(capsys, ["demo", "--model", "digits"], "needs ONNX import")
+        model, labelled, note = cli.build_demo_model("auto", 0)
+        assert labelled is None and "needs ONNX import" in note
+        assert model.name == "cifar_vgg"
+
+
 def test_demo_bad_arguments(capsys):
     _usage_error(capsys, ["demo", "--repeats", "0"], "--repeats >= 1")
     _usage_error(capsys, ["demo", "--threads", "0"], "--threads >= 1")
@@ -160,10 +183,7 @@ def test_summary_onnx(capsys):
     if getattr(fc, "load_onnx", None) is None:
         _usage_error(capsys, ["summary", DIGITS_ONNX], "load_onnx is missing")
         return
-    try:
-        import fastconv.onnx_import  # noqa: F401
-        import onnx  # noqa: F401
-    except ImportError:
+    if not _onnx_import_works():
         _usage_error(capsys, ["summary", DIGITS_ONNX], "ONNX import is unavailable")
         return
     assert cli.main(["summary", str(DIGITS_ONNX)]) == 0
