@@ -210,8 +210,10 @@ def read_model_file(path) -> Tuple[dict, Dict[str, np.ndarray]]:
     # -- fixed header
     head = bytes(buf[:HEADER_SIZE])
     if head[:len(MAGIC)] != MAGIC[:len(head)]:
+        hint = " (an ONNX file? load it with fastconv.load_onnx)" \
+            if path.lower().endswith(".onnx") else ""
         raise _fail(path, f"not a fastconv model file: starts with {head[:4]!r}, "
-                          f"expected the magic {MAGIC!r}")
+                          f"expected the magic {MAGIC!r}{hint}")
     if size < HEADER_SIZE:
         raise _fail(path, f"truncated: the fixed header needs {HEADER_SIZE} bytes, "
                           f"the file has {size}")

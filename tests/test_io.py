@@ -278,6 +278,11 @@ def test_random_bytes(tmp_path):
         assert "not a fastconv model file" in msg and "FCZ1" in msg, msg
 
 
+def test_onnx_file_gets_a_hint(tmp_path):
+    msg = _error(_write(tmp_path, b"\x08\x08\x12\x07pytorch", name="model.onnx"))
+    assert "fastconv.load_onnx" in msg, msg
+
+
 def test_random_bytes_after_the_magic(tmp_path):
     """Garbage behind a correct magic: never a crash, always a format error."""
     rng = np.random.default_rng(1)
