@@ -583,7 +583,8 @@ def stochastic_pool2d(x, kernel_size: IntOrPair, stride: Optional[IntOrPair] = N
         total = a.sum(axis=-1)
         sq = np.einsum("...k,...k->...", a, a)
         y = np.zeros_like(total)
-        np.divide(sq, total, out=y, where=total > 0)
+        with np.errstate(invalid="ignore"):     # inf / inf: replaced just below
+            np.divide(sq, total, out=y, where=total > 0)
         y[np.isnan(total)] = np.nan
         y[np.isinf(total)] = np.inf      # a window holding +inf weighs it with p = 1
         return y.astype(np.float32)
@@ -597,6 +598,7 @@ def stochastic_pool2d(x, kernel_size: IntOrPair, stride: Optional[IntOrPair] = N
     y = np.take_along_axis(a, idx[..., None], axis=-1)[..., 0]
     y[~(total > 0)] = 0.0
     y[np.isnan(total)] = np.nan
+    y[np.isinf(total)] = np.inf          # an infinite activation takes all the probability
     return y.astype(np.float32)
 
 
