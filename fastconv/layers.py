@@ -10,14 +10,14 @@ constructor arguments, `from_config(config, params)` rebuilds the layer.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
 from fastconv import functional as F
 from fastconv.errors import ShapeError
 from fastconv.functional import (_ALGOS, _as_float32, _check_output_axis, _int, _pads1d,
-                                 _pads2d, _same_pads, _tuple)
+                                 _pads2d, _tuple)
 
 __all__ = [
     "Shape", "ReceptiveField", "Layer", "LAYER_TYPES", "register_layer",
@@ -767,6 +767,10 @@ class Dropout(_Elementwise):
         (x,) = self._check_inputs(inputs)
         return x.copy()
 
+    def forward_into(self, inputs, out):
+        (x,) = self._check_inputs(inputs)
+        np.copyto(out, x)
+
     def _config(self):
         return {"p": self.p}
 
@@ -782,6 +786,10 @@ class Identity(_Elementwise):
     def forward(self, inputs):
         (x,) = self._check_inputs(inputs)
         return x.copy()
+
+    def forward_into(self, inputs, out):
+        (x,) = self._check_inputs(inputs)
+        np.copyto(out, x)
 
 
 @register_layer
@@ -925,6 +933,10 @@ class Flatten(Layer):
         (x,) = self._check_inputs(inputs)
         return x.reshape(x.shape[0], -1).copy()
 
+    def forward_into(self, inputs, out):
+        (x,) = self._check_inputs(inputs)
+        np.copyto(out, x.reshape(out.shape))
+
     def _config(self):
         return {"start_dim": self.start_dim}
 
@@ -1035,6 +1047,10 @@ class Reshape(Layer):
         out = self._infer([x.shape[1:]])
         return x.reshape((x.shape[0],) + out).copy()
 
+    def forward_into(self, inputs, out):
+        (x,) = self._check_inputs(inputs)
+        np.copyto(out, x.reshape(out.shape))
+
     def _config(self):
         return {"shape": self.shape}
 
@@ -1088,6 +1104,12 @@ class Add(Layer):
             y += a
         return y
 
+    def forward_into(self, inputs, out):
+        arrs = self._check_inputs(inputs)
+        np.add(arrs[0], arrs[1], out=out)    # safe when out is one of the inputs
+        for a in arrs[2:]:
+            out += a
+
 
 @register_layer
 class Concat(Layer):
@@ -1128,6 +1150,10 @@ class Concat(Layer):
     def forward(self, inputs):
         arrs = self._check_inputs(inputs)
         return np.concatenate(arrs, axis=self.axis)
+
+    def forward_into(self, inputs, out):
+        arrs = self._check_inputs(inputs)
+        np.concatenate(arrs, axis=self.axis, out=out)
 
     def _config(self):
         return {"axis": self.axis}

@@ -845,11 +845,20 @@ def test_config_round_trip_gives_identical_output():
         assert back.output_shape([shape[1:]]) == lay.output_shape([shape[1:]])
         assert np.array_equal(back.forward([x]), lay.forward([x])), lay.kind
         assert back.params.keys() == lay.params.keys()
+        # forward_into (the compiled model's path) writes the same values
+        y = lay.forward([x])
+        out = np.full(y.shape, np.nan, np.float32)
+        lay.forward_into([x], out)
+        assert np.array_equal(out, y), lay.kind
         seen.add(lay.kind)
     for merge in (L.Add(name="a"), L.Concat(axis=2)):
         xs = [uniform(rng, 2, 3, 4, 4) for _ in range(3)]
         back = type(merge).from_config(json.loads(json.dumps(merge.config())), {})
-        assert np.array_equal(back.forward(xs), merge.forward(xs))
+        y = merge.forward(xs)
+        assert np.array_equal(back.forward(xs), y)
+        out = np.full(y.shape, np.nan, np.float32)
+        merge.forward_into(xs, out)
+        assert np.array_equal(out, y)
         seen.add(merge.kind)
     assert seen == set(L.LAYER_TYPES), set(L.LAYER_TYPES) - seen
     # padding strings stay strings, tuples become lists
