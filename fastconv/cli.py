@@ -241,6 +241,15 @@ def _load_digits():
                                      "handwritten digits (fastconv/data), held-out images")
 
 
+def _short(label: str, width: int = 48) -> str:
+    """A step label cut to `width` characters (ONNX tensor names can be long): its start
+    and its end, which name the first and last fused node."""
+    if len(label) <= width:
+        return label
+    half = (width - 3) // 2
+    return label[:half] + "..." + label[-(width - 3 - half):]
+
+
 def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: int = 0,
              out=None) -> Dict[str, Dict[str, float]]:
     """Summary, one run, and per-layer median milliseconds with each algorithm forced on
@@ -282,7 +291,7 @@ def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: i
     labels = list(times["auto"])
     for a in _ALGOS:
         labels += [lb for lb in times[a] if lb not in labels]
-    w = max(12, *(len(lb) for lb in labels)) + 2
+    w = max(12, *(len(_short(lb)) for lb in labels)) + 2
     print(f"\ninput {x.shape}; median of {repeats} runs of each layer, in ms, with every "
           f"conv layer forced to one algorithm (auto: the per-layer choice)\n", file=out)
     print(f"{'layer':<{w}}{'output shape':<18}" + "".join(f"{a:>10}" for a in _ALGOS)
@@ -292,7 +301,7 @@ def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: i
         shp = "(N, " + ", ".join(map(str, model.shapes.get(last, ()))) + ")"
         cells = "".join(f"{times[a][lb]:>10.3f}" if lb in times[a] else f"{'-':>10}"
                         for a in _ALGOS)
-        print(f"{lb:<{w}}{shp:<18}{cells}  {auto_algo.get(lb.split('+')[0], '-')}", file=out)
+        print(f"{_short(lb):<{w}}{shp:<18}{cells}  {auto_algo.get(lb.split('+')[0], '-')}", file=out)
     print(f"{'sum of layers':<{w + 18}}"
           + "".join(f"{sum(times[a].values()):>10.3f}" for a in _ALGOS), file=out)
     print(f"{'whole network':<{w + 18}}" + "".join(f"{whole[a]:>10.3f}" for a in _ALGOS),

@@ -291,3 +291,10 @@ def test_progress_plain_lines_only_after_the_delay():
     lines = buf.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("work: 1/2 (first), ")
     assert lines[1].startswith("work: 2/2, ")
+
+
+def test_short_labels():
+    assert cli._short("conv1+relu1") == "conv1+relu1"
+    long = "/features/features.0/Conv_output_0+/features/features.1/Relu_output_0"
+    s = cli._short(long)
+    assert len(s) == 48 and s.startswith("/features/features.0/") and s.endswith("Relu_output_0")
