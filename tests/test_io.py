@@ -86,6 +86,8 @@ def _tensors(data: bytes):
 
 def _write(tmp_path, data: bytes, name="m.fcz"):
     p = tmp_path / name
+    if p.exists():
+        p.unlink()          # not rewritten in place (see test_every_truncation_raises)
     p.write_bytes(data)
     return p
 
@@ -219,13 +221,15 @@ def test_saved_file_permissions_follow_umask(small, tmp_path):
 def test_every_truncation_raises(small_file, tmp_path):
     n = len(small_file)
     assert 1000 < n < 20000        # small enough to try every length
-    p = tmp_path / "t.fcz"
     for cut in range(n):
+        # a new file each time: rewriting one file in place makes ext4 flush it on close
+        p = tmp_path / f"t{cut}.fcz"
         p.write_bytes(small_file[:cut])
         with pytest.raises(fc.ModelFormatError) as ei:
             fio.load_model(p)
         msg = str(ei.value)
         assert str(p) in msg
+        p.unlink()
         if cut == 0:
             assert "empty" in msg
         elif cut < 40:
@@ -236,13 +240,14 @@ def test_every_truncation_raises(small_file, tmp_path):
 
 def test_every_flipped_byte_raises(small_file, tmp_path):
     """Each single byte changed anywhere (header, JSON, padding, tensors) is caught."""
-    p = tmp_path / "f.fcz"
     for i in range(len(small_file)):
         bad = bytearray(small_file)
         bad[i] ^= 0x5A
+        p = tmp_path / f"f{i}.fcz"
         p.write_bytes(bytes(bad))
         with pytest.raises(fc.ModelFormatError):
             fio.load_model(p)
+        p.unlink()
 
 
 def test_flipped_tensor_byte_names_the_tensor(small_file, tmp_path):

@@ -50,16 +50,6 @@ def hand_counts(cfg, num_classes=1000, hw=224, bn=False):
     return params, macs
 
 
-def _xfail_if_bn_counts_buffers():
-    """torch counts BatchNorm's weight and bias as parameters, the running statistics as
-    buffers; that is what gives vgg16_bn 138,365,992. Until layers.BatchNorm2d.num_params
-    does the same, the BN parameter totals are expected to fail."""
-    from fastconv import layers as L
-    if L.BatchNorm2d(4).num_params() != 8:
-        pytest.xfail("layers.BatchNorm2d.num_params() counts running_mean/running_var; "
-                     "torch (and vgg16_bn's 138,365,992) count weight and bias only")
-
-
 def total_params(model):
     return sum(n.layer.num_params() for n in model.nodes)
 
@@ -181,7 +171,6 @@ def test_vgg16_bn():
     assert m.node("features.1").layer.kind == "BatchNorm2d"
     assert set(m.node("features.1").layer.params) == {"weight", "bias", "running_mean",
                                                       "running_var"}
-    _xfail_if_bn_counts_buffers()
     assert total_params(m) == 138_365_992
     del m
     gc.collect()
@@ -255,8 +244,6 @@ def test_cifar_vgg(bn):
     bn_p = 2 * 4224 if bn else 0
     x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
     assert_close(m(x), _ref_forward(m, x), what="cifar_vgg vs float64 reference")
-    if bn:
-        _xfail_if_bn_counts_buffers()
     assert total_params(m) == conv_p + bn_p + 513 * 512 + 513 * 10
 
 
