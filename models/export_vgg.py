@@ -153,9 +153,19 @@ def export_vgg(arch: str, path, batch_norm: bool = False, input_size: SizeArg = 
     """
     model = build_vgg(arch, batch_norm=batch_norm, input_size=input_size,
                       num_classes=num_classes, seed=seed, avgpool=avgpool)
+    return export_module(model, path, fold_batch_norm=fold_batch_norm)
+
+
+def export_module(model: VGG, path, fold_batch_norm: bool = False) -> str:
+    """Export a module from build_vgg (eval mode) to ONNX at `path`; returns the path.
+    For callers that also want the torch module itself, e.g. as a float64 reference,
+    without building (and initialising) it twice."""
     h, w = model.input_hw
+    has_bn = any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     path = str(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
     with warnings.catch_warnings():
         # torch >= 2.9 flags the TorchScript exporter as legacy; it is the one we want
         # (no onnxscript, plain initializers).
@@ -170,8 +180,9 @@ def export_vgg(arch: str, path, batch_norm: bool = False, input_size: SizeArg = 
             do_constant_folding=True, export_params=True,
             # PRESERVE on an eval-mode model: BatchNorm exported as inference
             # BatchNormalization; EVAL would fold it into the preceding Conv.
-            training=(torch.onnx.TrainingMode.PRESERVE if batch_norm and not fold_batch_norm
+            training=(torch.onnx.TrainingMode.PRESERVE if has_bn and not fold_batch_norm
                       else torch.onnx.TrainingMode.EVAL))
+    model.train(was_training)
     return path
 
 
