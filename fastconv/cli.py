@@ -185,10 +185,14 @@ def _run_batches(model, feeds: Dict[str, np.ndarray], batch_size: int) -> Dict[s
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 
-def _write_output(path: str, outs: Dict[str, np.ndarray], order: List[str]) -> None:
+def _check_output_dir(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(f"{path}: the directory {directory} does not exist")
+
+
+def _write_output(path: str, outs: Dict[str, np.ndarray], order: List[str]) -> None:
+    _check_output_dir(path)
     try:
         if path.lower().endswith(".npz"):
             np.savez(path, **{k: outs[k] for k in order})
@@ -340,6 +344,12 @@ def _cmd_summary(args) -> int:
 def _cmd_run(args) -> int:
     if args.batch_size < 1:
         raise CliError("need --batch-size >= 1")
+    # the cheap checks first, before a model that may take seconds to load
+    for spec in args.input:
+        path = spec if os.path.exists(spec) or "=" not in spec else spec.partition("=")[2]
+        if not os.path.exists(path):
+            raise CliError(f"{path}: no such file")
+    _check_output_dir(args.output)
     model = load_model_file(args.model)
     feeds = _parse_inputs(args.input, model)
     outs = _run_batches(model, feeds, args.batch_size)

@@ -258,6 +258,12 @@ def test_run_errors(capsys, tmp_path, model_file):
     _usage_error(capsys, ["run", tmp_path / "nope.fcz", "-i", xp, "-o", out], "no such file")
     _usage_error(capsys, ["run", model_file, "-i", tmp_path / "nope.npy", "-o", out],
                  "nope.npy", "no such file")
+    # input files are checked before the model is loaded (which can take seconds)
+    garbage = tmp_path / "garbage.fcz"
+    garbage.write_bytes(b"garbage")
+    _usage_error(capsys, ["run", garbage, "-i", tmp_path / "nope.npy", "-o", out], "nope.npy")
+    _usage_error(capsys, ["run", garbage, "-i", xp, "-o", tmp_path / "no" / "y.npy"],
+                 "does not exist")
     junk = tmp_path / "junk.npy"
     junk.write_bytes(b"\x93NUMPY garbage")
     _usage_error(capsys, ["run", model_file, "-i", junk, "-o", out], "junk.npy",
