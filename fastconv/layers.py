@@ -796,7 +796,8 @@ class Identity(_Elementwise):
 class BatchNorm2d(Layer):
     """Batch normalisation at inference: (x - running_mean) / sqrt(running_var + eps) *
     weight + bias per channel. Accepts (C, H, W) and (C, W). Defaults: weight 1, bias 0,
-    mean 0, var 1. MACs: one multiply-add per element (the folded scale and shift)."""
+    mean 0, var 1. MACs: one multiply-add per element (the folded scale and shift).
+    num_params counts weight and bias (2*C), as torch does; params holds all four."""
     _param_args = {"weight": "weight", "bias": "bias", "running_mean": "running_mean",
                    "running_var": "running_var"}
 
@@ -823,6 +824,12 @@ class BatchNorm2d(Layer):
             raise ShapeError(f"{self.label}: input shape {shape} has {shape[0]} channels but "
                              f"num_features = {self.num_features}")
         return shape
+
+    def num_params(self) -> int:
+        """weight and bias only: the running statistics are buffers, not parameters, as
+        torch counts them (vgg16_bn: 138,365,992). They are still in `params`, so they
+        are saved, loaded and folded like the rest."""
+        return 2 * self.num_features
 
     def macs(self, in_shapes):
         return int(math.prod(self.output_shape(in_shapes)))
