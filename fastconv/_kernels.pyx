@@ -4,6 +4,16 @@
 It checks dtype, rank and contiguity, allocates outputs and workspaces as NumPy arrays,
 releases the GIL around every kernel call and turns C status codes into exceptions. No
 argument normalisation and no algorithm logic: that is fastconv.functional's job.
+
+Preallocated memory (a compiled model's activation arena): the kernels take keyword-only
+`out=` (a float32 C-contiguous writeable array of exactly the result's shape, which is
+filled and returned) and, where they use scratch memory, `workspace=` (a uint8 1-D
+C-contiguous writeable array of at least the bytes the matching *_workspace_bytes query
+returns). `out` may not overlap any input (relu: it may be the input itself); neither
+may the workspace overlap an input or `out`. The C side aligns the workspace pointer to
+FC_ALIGN (64) itself and its byte counts include that slack, so a workspace may start at
+any address. One workspace must not serve two calls running at the same time (the GIL
+is released during the kernel).
 """
 import numpy as np
 cimport numpy as cnp
@@ -65,6 +75,66 @@ cdef inline float *_wptr(cnp.ndarray a):
 
 cdef cnp.ndarray _workspace(size_t nbytes):
     return np.empty(max(<Py_ssize_t>nbytes, 1), dtype=np.uint8)
+
+
+cdef bint _overlaps(object a, object b):
+    """True if a and b may touch the same bytes (None touches nothing). The address-range
+    test is exact for contiguous arrays; strided ones get the exact test, bounded, and
+    count as overlapping when that is too hard to decide."""
+    if a is None or b is None or not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=1 << 20))
+    except np.exceptions.TooHardError:
+        return True
+
+
+cdef cnp.ndarray _result(object out, tuple shape, str where, tuple inputs):
+    """A new float32 array of `shape`, or `out` once checked: float32 (TypeError), exactly
+    `shape` (ShapeError), C-contiguous and writeable, no overlap with any of the (name,
+    array) pairs in inputs (ValueError)."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{where}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != np.float32:
+        raise TypeError(f"{where}: out must be float32, got {out.dtype}")
+    if tuple(out.shape) != shape:
+        raise ShapeError(f"{where}: out has shape {tuple(out.shape)}, expected {shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{where}: out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{where}: out is read-only")
+    for name, a in inputs:
+        if _overlaps(out, a):
+            raise ValueError(f"{where}: out overlaps the memory of {name}")
+    return out
+
+
+cdef cnp.ndarray _use_workspace(object workspace, size_t nbytes, str where, tuple others):
+    """A new workspace of nbytes, or `workspace` once checked: uint8 (TypeError), 1-D,
+    C-contiguous, writeable, at least nbytes long, no overlap with the (name, array) pairs
+    in others (ValueError). Its start needs no alignment: the C side aligns it."""
+    if workspace is None:
+        return _workspace(nbytes)
+    if not isinstance(workspace, np.ndarray):
+        raise TypeError(f"{where}: workspace must be a numpy.ndarray, "
+                        f"got {type(workspace).__name__}")
+    if workspace.dtype != np.uint8:
+        raise TypeError(f"{where}: workspace must be uint8, got {workspace.dtype}")
+    if workspace.ndim != 1:
+        raise ValueError(f"{where}: workspace must be 1-D, got shape {workspace.shape}")
+    if not workspace.flags.c_contiguous:
+        raise ValueError(f"{where}: workspace must be C-contiguous")
+    if not workspace.flags.writeable:
+        raise ValueError(f"{where}: workspace is read-only")
+    if <size_t>workspace.shape[0] < nbytes:
+        raise ValueError(f"{where}: workspace has {workspace.shape[0]} bytes, "
+                         f"needs at least {nbytes}")
+    for name, a in others:
+        if _overlaps(workspace, a):
+            raise ValueError(f"{where}: workspace overlaps the memory of {name}")
+    return workspace
 
 
 # ------------------------------------------------------------------ CPU and threads
@@ -136,9 +206,27 @@ def out_size(int64_t n, int64_t pad_begin, int64_t pad_end, int64_t kernel, int6
 
 # ------------------------------------------------------------------ GEMM
 
-def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None):
+def sgemm_workspace_bytes(int64_t m, int64_t n, int64_t k, num_threads=None):
+    """Bytes of scratch memory an sgemm call of these sizes uses (0 when m, n or k is 0:
+    such a call runs no kernel)."""
+    cdef fc_gemm_args g
+    cdef size_t nbytes
+    if m < 0 or n < 0 or k < 0:
+        raise ValueError(f"sgemm_workspace_bytes: sizes must be >= 0, got m={m}, n={n}, k={k}")
+    if m == 0 or n == 0 or k == 0:
+        return 0
+    g.m, g.n, g.k = m, n, k
+    g.num_threads = _num_threads if num_threads is None else num_threads
+    _check(fc_sgemm_workspace_size(&g, &nbytes), "sgemm")
+    return nbytes
+
+
+def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None, *,
+          out=None, workspace=None):
     """c[m, n] = a[m, k] @ b[k, n] (+ bias_m[:, None]) (+ bias_n[None, :]) (then ReLU).
-    a and b are float32 2-D arrays with any element strides (e.g. b = w.T)."""
+    a and b are float32 2-D arrays with any element strides (e.g. b = w.T). out: (m, n)
+    float32 C-contiguous, overlapping no input; workspace: sgemm_workspace_bytes(m, n, k)
+    bytes at least."""
     cdef cnp.ndarray A, B, C, BM = None, BN = None, ws
     cdef fc_gemm_args g
     cdef size_t nbytes
@@ -153,7 +241,10 @@ def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None):
     if A.shape[1] != B.shape[0]:
         raise ShapeError(f"sgemm: a is {a.shape} and b is {b.shape}: inner sizes differ")
     m, k, n = A.shape[0], A.shape[1], B.shape[1]
-    C = np.empty((m, n), dtype=np.float32)
+    inputs = (("a", a), ("b", b), ("bias_m", bias_m), ("bias_n", bias_n))
+    C = _result(out, (m, n), "sgemm", inputs)
+    if (m == 0 or n == 0 or k == 0) and workspace is not None:
+        _use_workspace(workspace, 0, "sgemm", inputs + (("out", C),))  # checked, unused
     if m == 0 or n == 0:
         return C
     if k == 0:  # an empty sum: the result is the bias terms alone
@@ -181,7 +272,8 @@ def sgemm(a, b, bias_m=None, bias_n=None, bint relu=False, num_threads=None):
     g.accumulate = 0
     g.num_threads = _num_threads if num_threads is None else num_threads
     _check(fc_sgemm_workspace_size(&g, &nbytes), "sgemm")
-    ws = _workspace(nbytes)
+    ws = _use_workspace(workspace, nbytes, "sgemm", inputs + (("out", C),))
+    nbytes = ws.shape[0]
     wsp = cnp.PyArray_DATA(ws)
     with nogil:
         st = fc_sgemm(&g, wsp, nbytes)
@@ -227,19 +319,21 @@ def conv2d_choose(tuple x_shape, tuple w_shape, stride, pads, dilation, int64_t 
 
 
 def conv2d_workspace_bytes(tuple x_shape, tuple w_shape, stride, pads, dilation,
-                           int64_t groups, str algo="auto"):
-    """Bytes of scratch memory a conv2d call with these shapes uses."""
+                           int64_t groups, str algo="auto", num_threads=None):
+    """Bytes of scratch memory a conv2d call with these shapes (and team size) uses."""
     cdef fc_conv2d_params p
     cdef size_t nbytes
-    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False, _num_threads)
+    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False,
+                 _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_workspace_size(&p, _algo(algo), &nbytes), "conv2d")
     return nbytes
 
 
 def conv2d(x, w, bias, stride, pads, dilation, int64_t groups, str algo="auto",
-           bint relu=False, num_threads=None):
+           bint relu=False, num_threads=None, *, out=None, workspace=None):
     """y = conv2d(x [N,C,H,W], w [Co,C/groups,kh,kw]) + bias, all float32 C-contiguous.
-    stride and dilation are (h, w) pairs, pads is (top, left, bottom, right)."""
+    stride and dilation are (h, w) pairs, pads is (top, left, bottom, right). out: the
+    [N,Co,Ho,Wo] result array; workspace: conv2d_workspace_bytes(...) bytes at least."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), W = _f32(w, 4, "weight", "conv2d")
     cdef cnp.ndarray B = None, Y, ws
     cdef fc_conv2d_params p
@@ -263,10 +357,14 @@ def conv2d(x, w, bias, stride, pads, dilation, int64_t groups, str algo="auto",
         raise ValueError(f"conv2d: algo={algo!r} cannot serve this configuration")
     _check(st, "conv2d")
     _check(fc_conv2d_workspace_size(&p, a, &nbytes), "conv2d")
-    Y = np.empty((p.batch, p.out_channels, p.out_h, p.out_w), dtype=np.float32)
-    if p.batch == 0:
+    inputs = (("x", X), ("weight", W), ("bias", B))
+    Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d", inputs)
+    if p.batch == 0:  # nothing to run: a given workspace is checked, none is allocated
+        if workspace is not None:
+            _use_workspace(workspace, nbytes, "conv2d", inputs + (("out", Y),))
         return Y
-    ws = _workspace(nbytes)
+    ws = _use_workspace(workspace, nbytes, "conv2d", inputs + (("out", Y),))
+    nbytes = ws.shape[0]
     xp, wp, bp, yp, wsp = _ptr(X), _ptr(W), _ptr(B), _wptr(Y), cnp.PyArray_DATA(ws)
     with nogil:
         st = fc_conv2d(&p, a, xp, wp, bp, yp, wsp, nbytes)
@@ -309,11 +407,41 @@ def conv2d_pack(tuple x_shape, w, bias, stride, pads, dilation, int64_t groups,
     return blob, _ALGO_NAMES[int(fc_conv2d_packed_algo(dst, nbytes))]
 
 
+cdef size_t _run_workspace_size(fc_conv2d_params *p, cnp.ndarray BL) except? 0:
+    cdef size_t nbytes
+    cdef fc_status st = fc_conv2d_run_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0],
+                                                     &nbytes)
+    if st == FC_EINVAL:
+        raise ValueError("conv2d_run: the packed weights do not match this call (another "
+                         "weight shape, or packed for another ISA): pack them again")
+    _check(st, "conv2d_run")
+    return nbytes
+
+
+cdef cnp.ndarray _blob(object blob):
+    if not isinstance(blob, np.ndarray) or blob.dtype != np.uint8 or blob.ndim != 1:
+        raise TypeError("conv2d_run: blob must be the uint8 array conv2d_pack returned")
+    return blob
+
+
+def conv2d_run_workspace_bytes(tuple x_shape, blob, tuple w_shape, stride, pads, dilation,
+                               int64_t groups, num_threads=None):
+    """Bytes of scratch memory a conv2d_run call with these shapes, this blob (and team
+    size) uses."""
+    cdef cnp.ndarray BL = _blob(blob)
+    cdef fc_conv2d_params p
+    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False,
+                 _num_threads if num_threads is None else num_threads)
+    _check(fc_conv2d_check(&p), "conv2d")
+    return _run_workspace_size(&p, BL)
+
+
 def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
-               bint relu=False, num_threads=None):
+               bint relu=False, num_threads=None, *, out=None, workspace=None):
     """y = conv2d(x, the packed weights and bias of blob) (then ReLU); w_shape is the shape
     of the weights that were packed. Fails with ValueError if the blob does not match
-    (another weight shape, or packed for another ISA)."""
+    (another weight shape, or packed for another ISA). out: the [N,Co,Ho,Wo] result
+    array; workspace: conv2d_run_workspace_bytes(...) bytes at least."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), Y, ws, BL
     cdef fc_conv2d_params p
     cdef size_t nbytes, pbytes
@@ -322,23 +450,21 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     cdef const void *bl
     cdef float *yp
     cdef void *wsp
-    if not isinstance(blob, np.ndarray) or blob.dtype != np.uint8 or blob.ndim != 1:
-        raise TypeError("conv2d_run: blob must be the uint8 array conv2d_pack returned")
-    BL = blob
+    BL = _blob(blob)
     _conv_params(&p, tuple(x.shape), w_shape, stride, pads, dilation, groups, relu,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_check(&p), "conv2d")
     pbytes = BL.shape[0]
     bl = cnp.PyArray_DATA(BL)
-    st = fc_conv2d_run_workspace_size(&p, bl, pbytes, &nbytes)
-    if st == FC_EINVAL:
-        raise ValueError("conv2d_run: the packed weights do not match this call (another "
-                         "weight shape, or packed for another ISA): pack them again")
-    _check(st, "conv2d_run")
-    Y = np.empty((p.batch, p.out_channels, p.out_h, p.out_w), dtype=np.float32)
-    if p.batch == 0:
+    nbytes = _run_workspace_size(&p, BL)
+    inputs = (("x", X), ("blob", BL))
+    Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d_run", inputs)
+    if p.batch == 0:  # nothing to run: a given workspace is checked, none is allocated
+        if workspace is not None:
+            _use_workspace(workspace, nbytes, "conv2d_run", inputs + (("out", Y),))
         return Y
-    ws = _workspace(nbytes)
+    ws = _use_workspace(workspace, nbytes, "conv2d_run", inputs + (("out", Y),))
+    nbytes = ws.shape[0]
     xp, yp, wsp = _ptr(X), _wptr(Y), cnp.PyArray_DATA(ws)
     with nogil:
         st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
@@ -390,7 +516,7 @@ cdef int _pool_params(fc_pool2d_params *p, cnp.ndarray x, kernel, stride, pads, 
 
 
 def _pool(str op, x, kernel, stride, pads, dilation, bint ceil_mode, bint count_include_pad,
-          bint reference, num_threads):
+          bint reference, num_threads, out=None):
     cdef cnp.ndarray X = _f32(x, 4, "x", op), Y
     cdef fc_pool2d_params p
     cdef fc_status st
@@ -400,7 +526,7 @@ def _pool(str op, x, kernel, stride, pads, dilation, bint ceil_mode, bint count_
     _pool_params(&p, X, kernel, stride, pads, dilation, ceil_mode, count_include_pad,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_pool2d_check(&p), op)
-    Y = np.empty((p.batch, p.channels, p.out_h, p.out_w), dtype=np.float32)
+    Y = _result(out, (p.batch, p.channels, p.out_h, p.out_w), op, (("x", X),))
     if p.batch == 0:
         return Y
     xp, yp = _ptr(X), _wptr(Y)
@@ -413,13 +539,16 @@ def _pool(str op, x, kernel, stride, pads, dilation, bint ceil_mode, bint count_
     return Y
 
 
-def max_pool2d(x, kernel, stride, pads, dilation, bint ceil_mode, num_threads=None):
-    return _pool("max_pool2d", x, kernel, stride, pads, dilation, ceil_mode, False, False, num_threads)
+def max_pool2d(x, kernel, stride, pads, dilation, bint ceil_mode, num_threads=None, *,
+               out=None):
+    return _pool("max_pool2d", x, kernel, stride, pads, dilation, ceil_mode, False, False,
+                 num_threads, out)
 
 
-def avg_pool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_pad, num_threads=None):
+def avg_pool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_pad, num_threads=None,
+               *, out=None):
     return _pool("avg_pool2d", x, kernel, stride, pads, (1, 1), ceil_mode, count_include_pad,
-                 False, num_threads)
+                 False, num_threads, out)
 
 
 def ref_max_pool2d(x, kernel, stride, pads, dilation, bint ceil_mode):
@@ -431,8 +560,9 @@ def ref_avg_pool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_p
                  count_include_pad, True, 1)
 
 
-def global_pool(x, str op, num_threads=None):
-    """Mean ("avg") or max over each plane of x viewed as [planes, size] -> [planes]."""
+def global_pool(x, str op, num_threads=None, *, out=None):
+    """Mean ("avg") or max over each plane of x viewed as [planes, size] -> [planes]
+    (out: a (planes,) array)."""
     cdef cnp.ndarray X = _f32(x, 2, "x", "global_pool"), Y
     cdef int64_t planes = X.shape[0], size = X.shape[1]
     cdef int t = _num_threads if num_threads is None else num_threads
@@ -442,7 +572,7 @@ def global_pool(x, str op, num_threads=None):
     cdef float *yp
     if op not in ("avg", "max"):
         raise ValueError(f"global_pool: op must be 'avg' or 'max', got {op!r}")
-    Y = np.empty(planes, dtype=np.float32)
+    Y = _result(out, (planes,), "global_pool", (("x", X),))
     if planes == 0:
         return Y
     xp, yp = _ptr(X), _wptr(Y)
@@ -455,12 +585,17 @@ def global_pool(x, str op, num_threads=None):
 
 # ------------------------------------------------------------------ elementwise
 
-def relu(x, num_threads=None):
-    """max(0, x) of a float32 C-contiguous array of any shape (NaN stays NaN)."""
+def relu(x, num_threads=None, *, out=None):
+    """max(0, x) of a float32 C-contiguous array of any shape (NaN stays NaN). out: an
+    array of x's shape; it may be x itself (in place), but not partly overlap it."""
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
         raise TypeError("relu: x must be a float32 C-contiguous array")
     cdef cnp.ndarray X = x
-    cdef cnp.ndarray Y = np.empty_like(X)
+    # elementwise, so exactly the same memory is fine (fc_relu allows x == y)
+    same = (isinstance(out, np.ndarray) and out.shape == x.shape and X.size > 0 and
+            cnp.PyArray_DATA(<cnp.ndarray>out) == cnp.PyArray_DATA(X))
+    cdef cnp.ndarray Y = np.empty_like(X) if out is None else \
+        _result(out, tuple(x.shape), "relu", () if same else (("x", X),))
     cdef int64_t n = X.size
     cdef int t = _num_threads if num_threads is None else num_threads
     cdef fc_status st
@@ -475,16 +610,18 @@ def relu(x, num_threads=None):
     return Y
 
 
-def softmax(x, int64_t outer, int64_t length, int64_t inner, num_threads=None):
-    """Softmax over the middle axis of x viewed as [outer, length, inner]."""
+def softmax(x, int64_t outer, int64_t length, int64_t inner, num_threads=None, *, out=None):
+    """Softmax over the middle axis of x viewed as [outer, length, inner] (out: an array of
+    x's shape, not overlapping x)."""
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
         raise TypeError("softmax: x must be a float32 C-contiguous array")
     cdef cnp.ndarray X = x
-    cdef cnp.ndarray Y = np.empty_like(X)
+    cdef cnp.ndarray Y
     cdef int t = _num_threads if num_threads is None else num_threads
     cdef fc_status st
     if outer * length * inner != X.size:
         raise ShapeError(f"softmax: [{outer}, {length}, {inner}] does not match size {X.size}")
+    Y = np.empty_like(X) if out is None else _result(out, tuple(x.shape), "softmax", (("x", X),))
     cdef const float *xp
     cdef float *yp
     if X.size == 0:
