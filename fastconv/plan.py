@@ -19,7 +19,7 @@ from fastconv import _kernels
 from fastconv import functional as F
 
 ALIGN_FLOATS = 16                 # region offsets in multiples of 64 bytes
-_ARENA_CACHE_BATCHES = 4          # batch sizes whose arenas are kept between runs
+_ARENA_CACHE_BATCHES = 4          # (batch, threads) pairs whose arenas are kept
 
 _ALIAS_KINDS = ("Dropout", "Identity", "Flatten", "Reshape")
 _POOL_KINDS = ("MaxPool2d", "AvgPool2d", "MaxPool1d", "AvgPool1d")
@@ -48,10 +48,10 @@ class Step:
     def label(self) -> str:
         return "+".join(self.nodes)
 
-    def workspace_bytes(self, batch: int) -> int:
+    def workspace_bytes(self, batch: int, threads: int) -> int:
         return 0
 
-    def __call__(self, env: Dict[str, np.ndarray], workspace: Optional[np.ndarray]) -> None:
+    def __call__(self, env: Dict[str, np.ndarray], workspace: np.ndarray, threads: int) -> None:
         raise NotImplementedError
 
 
@@ -113,17 +113,18 @@ class ConvStep(Step):
     def _x4(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x
 
-    def workspace_bytes(self, batch: int) -> int:
+    def workspace_bytes(self, batch: int, threads: int) -> int:
         shape = (batch,) + self.x_shape1[1:]
         return _kernels.conv2d_run_workspace_bytes(shape, self._blob(), self.w_shape,
                                                    self.stride, self.pads, self.dilation,
-                                                   self.groups)
+                                                   self.groups, threads)
 
-    def __call__(self, env, workspace):
+    def __call__(self, env, workspace, threads):
         x = self._x4(env[self.inputs[0]])
         y = self._x4(env[self.output])
         _kernels.conv2d_run(x, self._blob(), self.w_shape, self.stride, self.pads,
-                            self.dilation, self.groups, self.relu, out=y, workspace=workspace)
+                            self.dilation, self.groups, self.relu, threads, out=y,
+                            workspace=workspace)
 
     @property
     def packed_bytes(self) -> int:
@@ -154,10 +155,15 @@ class LinearStep(Step):
         self.fused = "relu" if relu else ""
         self.algo = "gemm"
 
-    def __call__(self, env, workspace):
+    def workspace_bytes(self, batch: int, threads: int) -> int:
+        k, n = self.weight_t.shape
+        return _kernels.sgemm_workspace_bytes(batch, n, k, threads)
+
+    def __call__(self, env, workspace, threads):
         x = env[self.inputs[0]]
         _kernels.sgemm(x.reshape(x.shape[0], -1), self.weight_t, bias_n=self.bias,
-                       relu=self.relu, out=env[self.output])
+                       relu=self.relu, num_threads=threads, out=env[self.output],
+                       workspace=workspace)
 
 
 class PoolStep(Step):
@@ -184,14 +190,14 @@ class PoolStep(Step):
     def _x4(self, x):
         return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x
 
-    def __call__(self, env, workspace):
+    def __call__(self, env, workspace, threads):
         x, y = self._x4(env[self.inputs[0]]), self._x4(env[self.output])
         if self.is_max:
             _kernels.max_pool2d(x, self.kernel, self.stride, self.pads, self.dilation,
-                                self.ceil_mode, out=y)
+                                self.ceil_mode, threads, out=y)
         else:
             _kernels.avg_pool2d(x, self.kernel, self.stride, self.pads, self.ceil_mode,
-                                self.count_include_pad, out=y)
+                                self.count_include_pad, threads, out=y)
 
 
 class GlobalPoolStep(Step):
@@ -200,10 +206,10 @@ class GlobalPoolStep(Step):
         self.op = "max" if layer.kind == "GlobalMaxPool2d" else "avg"
         self.algo = self.op
 
-    def __call__(self, env, workspace):
+    def __call__(self, env, workspace, threads):
         x = env[self.inputs[0]]
         planes = x.shape[0] * x.shape[1]
-        _kernels.global_pool(x.reshape(planes, -1), self.op,
+        _kernels.global_pool(x.reshape(planes, -1), self.op, threads,
                              out=env[self.output].reshape(planes))
 
 
@@ -211,8 +217,8 @@ class ReluStep(Step):
     def __init__(self, nodes, inputs, output):
         self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
 
-    def __call__(self, env, workspace):
-        _kernels.relu(env[self.inputs[0]], out=env[self.output])
+    def __call__(self, env, workspace, threads):
+        _kernels.relu(env[self.inputs[0]], threads, out=env[self.output])
 
 
 class LayerStep(Step):
@@ -222,19 +228,17 @@ class LayerStep(Step):
         self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
         self.layer = layer
 
-    def __call__(self, env, workspace):
+    def __call__(self, env, workspace, threads):
         self.layer.forward_into([env[i] for i in self.inputs], env[self.output])
 
 
 class _Arena:
     """One run's memory: the activation buffer, the workspace and the views into them."""
 
-    def __init__(self, plan: "ExecutionPlan", batch: int):
+    def __init__(self, plan: "ExecutionPlan", batch: int, threads: int):
         self.buffer = np.empty(max(plan.arena_floats * batch, 1), dtype=np.float32)
-        ws = max(plan.workspace_bytes(batch), 1)
-        self.workspace = np.empty(ws + 64, dtype=np.uint8)
-        off = (-self.workspace.ctypes.data) % 64
-        self.workspace = self.workspace[off:off + ws]
+        # the C side aligns the workspace itself (its sizes include the slack)
+        self.workspace = np.empty(max(plan.workspace_bytes(batch, threads), 1), np.uint8)
         self.views: Dict[str, np.ndarray] = {}
         for name, (offset, size, _, _) in plan.regions.items():
             a = offset * batch
@@ -365,24 +369,27 @@ class ExecutionPlan:
         self.arena_floats = max((o + s for o, s, _, _ in placed), default=0)
         self.activation_floats = sum(_size(self.shapes[s.output]) for s in self.steps)
 
-    def workspace_bytes(self, batch: int) -> int:
-        return max((s.workspace_bytes(batch) for s in self.steps), default=0)
+    def workspace_bytes(self, batch: int, threads: Optional[int] = None) -> int:
+        """The largest scratch memory of any step (one workspace serves them in turn);
+        it grows with the thread count, each thread packing its own blocks."""
+        t = _kernels.get_num_threads() if threads is None else threads
+        return max((s.workspace_bytes(batch, t) for s in self.steps), default=0)
 
-    def _acquire(self, batch: int) -> _Arena:
+    def _acquire(self, key: Tuple[int, int]) -> _Arena:
         with self._lock:
-            free = self._arenas.get(batch)
+            free = self._arenas.get(key)
             if free:
                 return free.pop()
-        return _Arena(self, batch)
+        return _Arena(self, *key)
 
-    def _release(self, batch: int, arena: _Arena) -> None:
+    def _release(self, key: Tuple[int, int], arena: _Arena) -> None:
         with self._lock:
-            if batch not in self._arenas:
-                self._arenas[batch] = []
-                self._arena_order.append(batch)
+            if key not in self._arenas:
+                self._arenas[key] = []
+                self._arena_order.append(key)
                 while len(self._arena_order) > _ARENA_CACHE_BATCHES:
                     self._arenas.pop(self._arena_order.pop(0), None)
-            self._arenas[batch].append(arena)
+            self._arenas[key].append(arena)
 
     # ------------------------------------------------------------------ running
 
@@ -415,20 +422,24 @@ class ExecutionPlan:
     def run(self, arrays: Dict[str, np.ndarray], batch: int) -> Dict[str, np.ndarray]:
         if batch == 0:
             return {o: np.empty((0,) + self.shapes[o], np.float32) for o in self.output_names}
-        arena = self._acquire(batch)
+        # the thread count is read once, so a set_num_threads() from another thread
+        # during this run changes nothing here (the workspace is sized for it)
+        key = (batch, _kernels.get_num_threads())
+        arena = self._acquire(key)
         try:
             env = self._env(arrays, batch, arena)
             self._bind_alias_views(env, batch)
-            ws = arena.workspace
+            ws, threads = arena.workspace, key[1]
             for step in self.steps:
-                step(env, ws)
+                step(env, ws, threads)
             return self._outputs(env, batch)
         finally:
-            self._release(batch, arena)
+            self._release(key, arena)
 
     def profile(self, arrays, batch: int, repeats: int) -> Dict[str, List[float]]:
         """Milliseconds of every step, `repeats` times each, one step at a time."""
-        arena = self._acquire(batch)
+        key = (batch, _kernels.get_num_threads())
+        arena = self._acquire(key)
         try:
             env = self._env(arrays, batch, arena)
             self._bind_alias_views(env, batch)
@@ -437,12 +448,12 @@ class ExecutionPlan:
                 ts = []
                 for _ in range(repeats):
                     t0 = time.perf_counter()
-                    step(env, arena.workspace)
+                    step(env, arena.workspace, key[1])
                     ts.append((time.perf_counter() - t0) * 1e3)
                 samples[step.label] = ts
             return samples
         finally:
-            self._release(batch, arena)
+            self._release(key, arena)
 
     @property
     def packed_bytes(self) -> int:

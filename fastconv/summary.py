@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from fastconv import _kernels
+
 
 def _axes(values) -> str:
     """One number when every spatial axis agrees (a square field), else h x w."""
@@ -88,7 +90,7 @@ def build_summary(model, batch: int = 1) -> Summary:
         algo = info.get("algo", "-")
         if step is not None and step.nodes[0] == n.name and step.fused:
             algo = f"{algo} (+{step.fused})"
-        ws = step.workspace_bytes(batch) if step is not None and step.nodes[0] == n.name else 0
+        ws = step.workspace_bytes(batch, _kernels.get_num_threads()) if step is not None and step.nodes[0] == n.name else 0
         star = "*" if rf.full else ""
         rows.append({
             "name": n.name, "type": n.layer.kind, "output_shape": shapes[n.name],

@@ -380,3 +380,31 @@ def test_profile_labels_steps(x16):
     prof = m.profile(x16, repeats=2)
     assert list(prof) == [s.label for s in m.plan.steps]
     assert all(v >= 0 for v in prof.values())
+
+
+def test_thread_count_changes_between_and_during_runs(x16):
+    """The workspace grows with the thread count; each run reads the count once."""
+    m = small_vgg()
+    old = fc.get_num_threads()
+    try:
+        fc.set_num_threads(1)
+        y = m(x16)
+        fc.set_num_threads(3)
+        assert np.array_equal(m(x16), y)
+        stop = threading.Event()
+
+        def flip():
+            while not stop.is_set():
+                fc.set_num_threads(1)
+                fc.set_num_threads(2)
+
+        t = threading.Thread(target=flip)
+        t.start()
+        try:
+            for _ in range(20):
+                assert np.array_equal(m(x16), y)
+        finally:
+            stop.set()
+            t.join()
+    finally:
+        fc.set_num_threads(old)
