@@ -130,6 +130,21 @@ def _check_structure(proto, label: str, where: str) -> None:
     for i, node in enumerate(proto.graph.node):
         if not node.op_type:
             raise ModelFormatError(f"{where}: {label}: node #{i} has no op_type")
+    _check_text(proto, label, where)
+
+
+def _check_text(proto, label: str, where: str) -> None:
+    """Names that are not valid UTF-8 (a corrupt file) come back from protobuf as bytes."""
+    g = proto.graph
+    texts = [g.name]
+    for n in g.node:
+        texts += [n.name, n.op_type, n.domain, *n.input, *n.output]
+        texts += [a.name for a in n.attribute]
+    for coll in (g.input, g.output, g.value_info, g.initializer):
+        texts += [v.name for v in coll]
+    texts += [o.domain for o in proto.opset_import]
+    if not all(isinstance(t, str) for t in texts):
+        raise ModelFormatError(f"{where}: {label}: a name is not valid UTF-8 (corrupt file)")
 
 
 def _default_opset(proto) -> Optional[int]:
@@ -1311,11 +1326,11 @@ class _Importer:
         if elem is None:
             raise _Unsupported(f"graph input {name!r} is not a tensor")
         if elem not in _FLOAT_TYPES:
-            from onnx import helper
+            from onnx import TensorProto
             try:
-                tname = helper.tensor_dtype_to_string(elem)
-            except Exception:
-                tname = f"type {elem}"
+                tname = TensorProto.DataType.Name(elem).lower()
+            except ValueError:
+                tname = f"of type {elem}"
             raise _Unsupported(f"graph input {name!r} is {tname}; fastconv runs float32 and "
                                f"needs integer inputs (shapes, axes, indices) as initializers")
         if role == "data" and name in self.input_shapes:
@@ -1419,7 +1434,11 @@ class _Importer:
         outs: List[_V]
         try:
             if any(v is not None and v.kind == "poison" for v in ins):
-                outs = []            # an earlier node failed; it has been reported
+                # an earlier node failed and has been reported; this one is listed too
+                # when fastconv could not convert it anyway
+                if node.domain not in _DEFAULT_DOMAINS or cx.version is None or \
+                        cx.op not in _CONVERTERS:
+                    cx.unsupported("")
                 raise _Skip()
             if node.domain not in _DEFAULT_DOMAINS:
                 cx.unsupported(f"operators of domain {node.domain!r} are not supported")
