@@ -720,9 +720,10 @@ def Gemm(cx, A, B, C=None, *, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast
     if isinstance(c, np.ndarray):
         c = None if beta == 0.0 else _c_bias(cx, c.astype(np.float64) * beta, n)
     if isinstance(b, np.ndarray) and (c is None or isinstance(c, np.ndarray)):
-        w = np.asarray(b if transB else b.T, dtype=np.float64) * alpha
-        layer = L.Linear(k, n, bias=c is not None, weight=w.astype(np.float32), bias_value=c,
-                         name=cx.label)
+        w = b if transB else b.T
+        if alpha != 1.0:   # (a 400 MB classifier is not copied unless it must be)
+            w = (w.astype(np.float64) * alpha).astype(np.float32)
+        layer = L.Linear(k, n, bias=c is not None, weight=w, bias_value=c, name=cx.label)
         out = cx.emit(layer, [a])
         cx.imp.mark_fusable(out.name, cx)
         return out
