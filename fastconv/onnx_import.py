@@ -1377,6 +1377,8 @@ class _Importer:
         for a in node.attribute:
             if a.ref_attr_name:
                 cx.unsupported(f"attribute {a.name!r} refers to a function attribute")
+            if a.type == AttributeProto.UNDEFINED:
+                raise cx.format_error(f"attribute {a.name!r} has no type (corrupt file?)")
             if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
                 cx.unsupported(f"attribute {a.name!r} is a subgraph")
             try:
@@ -1476,10 +1478,12 @@ class _Importer:
                     cx.unsupported(f"{len(ins)} inputs (fastconv reads {npos})")
                 try:
                     res = fn(cx, *ins, **attrs)
-                except ValueError as e:
+                except (ValueError, TypeError) as e:
+                    # layer constructors reject bad attribute values; an attribute of
+                    # the wrong kind (a list for a number, ...) fails on conversion
                     if isinstance(e, (ShapeError, ModelFormatError)):
                         raise
-                    raise cx.format_error(str(e)) from None
+                    raise cx.format_error(f"bad attribute or input: {e}") from None
                 outs = list(res) if isinstance(res, (list, tuple)) else [res]
             for i in range(len(outs), len(node.output)):
                 if cx.output_used(i):

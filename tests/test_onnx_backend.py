@@ -281,3 +281,24 @@ def test_counts():
     assert len(INCLUDED_NODE) == len(set(INCLUDED_NODE)) >= 100
     assert len(INCLUDED_MODEL) == len(set(INCLUDED_MODEL)) >= 40
     assert all(isinstance(r, str) and len(r) > 20 for r in EXCLUDED.values())
+
+
+def test_run_node_and_run_model():
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    from fastconv import onnx_backend
+
+    x = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    (y,) = onnx_backend.run_node(helper.make_node("LeakyRelu", ["x"], ["y"], alpha=0.5), [x])
+    np.testing.assert_array_equal(y, [[-0.5, 2.0, -1.5]])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (y,) = onnx_backend.run_model(model, [x])
+    np.testing.assert_array_equal(y, [[0.0, 2.0, 0.0]])
+    (y,) = onnx_backend.prepare(model.SerializeToString()).run({"x": x})
+    np.testing.assert_array_equal(y, [[0.0, 2.0, 0.0]])
+    assert onnx_backend.supports_device("CPU") and not onnx_backend.supports_device("CUDA")
