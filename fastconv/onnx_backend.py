@@ -17,7 +17,7 @@ Inputs the fastconv model ignores (Dropout's ratio at inference) are accepted an
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 

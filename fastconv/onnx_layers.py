@@ -14,7 +14,7 @@ They are registered with register_layer, so models using them save, load and pic
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 
