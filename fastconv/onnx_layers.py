@@ -21,7 +21,7 @@ import numpy as np
 from fastconv import functional as F
 from fastconv.errors import ShapeError
 from fastconv.functional import _check_output_axis, _int, _tuple
-from fastconv.layers import Layer, register_layer
+from fastconv.layers import Layer, _merge_rf, register_layer
 
 __all__ = ["OnnxConv", "OnnxGemm", "OnnxAdd", "OnnxBatchNorm", "OnnxAvgPool"]
 
@@ -108,6 +108,10 @@ class OnnxConv(Layer):
     def macs(self, in_shapes):
         out = self.output_shape(in_shapes)
         return int(math.prod(out) * self.wshape[1] * math.prod(self.kernel_size))
+
+    def receptive_field(self, rfs, in_shapes=None):
+        return rfs[0].through(self.kernel_size, self.stride, self.dilation,
+                              self.pads[:self.nsp])
 
     def _conv(self, x, w, b):
         if self.nsp == 2:
@@ -215,6 +219,9 @@ class OnnxGemm(Layer):
         self.output_shape(in_shapes)
         return self.in_features * self.out_features
 
+    def receptive_field(self, rfs, in_shapes=None):
+        return rfs[0].mixed()
+
     def forward(self, inputs):
         arrs = self._check_inputs(inputs)
         a, k = arrs[0], 1
@@ -290,6 +297,9 @@ class OnnxAdd(Layer):
     def macs(self, in_shapes):
         out = self.output_shape(in_shapes)
         return int(math.prod(out) * max(len(in_shapes) - 1 + ("constant" in self.params), 0))
+
+    def receptive_field(self, rfs, in_shapes=None):
+        return _merge_rf(rfs)
 
     def forward(self, inputs):
         arrs = self._check_inputs(inputs)
@@ -422,6 +432,10 @@ class OnnxAvgPool(Layer):
 
     def macs(self, in_shapes):
         return int(math.prod(self.output_shape(in_shapes)) * math.prod(self.kernel_size))
+
+    def receptive_field(self, rfs, in_shapes=None):
+        return rfs[0].through(self.kernel_size, self.stride, self.dilation,
+                              self.pads[:self.nsp])
 
     def forward(self, inputs):
         (x,) = self._check_inputs(inputs)
