@@ -22,11 +22,12 @@ from fastconv import models
 __version__ = "0.1.0"
 
 
-def load_onnx(src) -> Model:
-    """A Model from an ONNX file path, its bytes or an onnx.ModelProto (see
-    fastconv.onnx_import; onnx is imported on first use, not with fastconv)."""
+def load_onnx(src, input_shapes=None, compile: bool = True) -> Model:
+    """A Model from an ONNX file path, its bytes or an onnx.ModelProto; input_shapes
+    ({name: per-sample shape}) fixes dimensions the file leaves symbolic. See
+    fastconv.onnx_import (onnx is imported on first use, not with fastconv)."""
     from fastconv.onnx_import import load_onnx as _load_onnx
-    return _load_onnx(src)
+    return _load_onnx(src, input_shapes=input_shapes, compile=compile)
 
 
 def _select_isa() -> None:
