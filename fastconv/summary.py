@@ -1,6 +1,7 @@
 """model.summary(): one row per layer with its shape, size, cost and receptive field."""
 from __future__ import annotations
 
+import re
 from typing import Dict, List
 
 from fastconv import _kernels
@@ -14,6 +15,18 @@ def _axes(values) -> str:
     return vals[0] if len(set(vals)) == 1 else "x".join(vals)
 
 
+_EXPORTER_NAME = re.compile(r"^/(?:[^/]*/)*([^/]+)/([^/]+?)_output_(\d+)$")
+
+
+def display_name(name: str) -> str:
+    """A shorter label for the tensor names torch's ONNX exporter writes:
+    "/features/features.0/Conv_output_0" -> "features.0/Conv"; other names unchanged."""
+    m = _EXPORTER_NAME.match(name)
+    if not m:
+        return name
+    return f"{m.group(1)}/{m.group(2)}" + ("" if m.group(3) == "0" else f":{m.group(3)}")
+
+
 def _count(n: int) -> str:
     return f"{n:,}"
 
@@ -25,7 +38,7 @@ def _bytes(n: int) -> str:
 class Summary:
     """The summary table: `rows` (one dict per node), `totals`, and str() the table."""
 
-    COLUMNS = [("name", "layer"), ("type", "type"), ("output_shape", "output shape"),
+    COLUMNS = [("label", "layer"), ("type", "type"), ("output_shape", "output shape"),
                ("params", "params"), ("macs", "MACs"), ("flops", "FLOPs (2xMACs)"),
                ("rf_size", "RF size"), ("rf_jump", "RF jump"), ("rf_start", "RF start"),
                ("algo", "algorithm"), ("workspace_bytes", "workspace B")]
@@ -90,10 +103,12 @@ def build_summary(model, batch: int = 1) -> Summary:
         algo = info.get("algo", "-")
         if step is not None and step.nodes[0] == n.name and step.fused:
             algo = f"{algo} (+{step.fused})"
+        elif algo.startswith("fused into "):
+            algo = "fused into " + display_name(step.nodes[0])
         ws = step.workspace_bytes(batch, _kernels.get_num_threads()) if step is not None and step.nodes[0] == n.name else 0
         star = "*" if rf.full else ""
         rows.append({
-            "name": n.name, "type": n.layer.kind, "output_shape": shapes[n.name],
+            "name": n.name, "label": display_name(n.name), "type": n.layer.kind, "output_shape": shapes[n.name],
             "params": int(n.layer.num_params()), "macs": macs, "flops": 2 * macs,
             "rf_size": _axes(rf.size) + star, "rf_jump": _axes(rf.jump) + star,
             "rf_start": _axes(rf.start) + star, "rf_full": bool(rf.full),

@@ -408,3 +408,17 @@ def test_thread_count_changes_between_and_during_runs(x16):
             t.join()
     finally:
         fc.set_num_threads(old)
+
+
+def test_summary_shortens_exporter_names():
+    from fastconv.summary import display_name
+    assert display_name("/features/features.0/Conv_output_0") == "features.0/Conv"
+    assert display_name("/classifier/classifier.1/Gemm_output_1") == "classifier.1/Gemm:1"
+    assert display_name("logits") == "logits"
+    nodes = [Node("/features/features.0/Conv_output_0", L.Conv2d(1, 2, 3), ("x",)),
+             Node("/features/features.1/Relu_output_0", L.ReLU(),
+                  ("/features/features.0/Conv_output_0",))]
+    m = Model(nodes, {"x": (1, 5, 5)}, ["/features/features.1/Relu_output_0"])
+    s = m.summary(print_fn=None)
+    assert s.rows[0]["name"] == "/features/features.0/Conv_output_0"
+    assert "features.0/Conv " in str(s) and "fused into features.0/Conv" in str(s)
