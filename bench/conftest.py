@@ -463,6 +463,18 @@ def torch_pool_runner(torch, s: PoolShape, x):
     return run
 
 
+TORCH_VERSION = "2.13.0"   # the one torch the peers are measured with (the oracles extra)
+
+
+def torch_version_ok(torch):
+    """None when `torch` is the pinned version (a local build tag such as +cpu is fine),
+    else the reason its rows are skipped."""
+    v = str(getattr(torch, "__version__", "?"))
+    if v.split("+")[0] == TORCH_VERSION:
+        return None
+    return f"torch {v} is installed; the torch rows are measured with torch=={TORCH_VERSION} only"
+
+
 def fastconv_sgemm(fc):
     """fastconv._kernels.sgemm, or (None, reason)."""
     try:
@@ -577,6 +589,8 @@ if pytest is not None:
         mod, why = import_optional("torch")
         if mod is None:
             pytest.skip(why)
+        if torch_version_ok(mod) is not None:
+            pytest.skip(torch_version_ok(mod))
         mod.set_num_threads(threads)
         return mod
 
