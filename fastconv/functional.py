@@ -43,7 +43,9 @@ def _as_float32(a, name: str, where: str) -> np.ndarray:
     if arr.dtype.type not in _FLOAT_KINDS:
         raise TypeError(f"{where}: {name} must be a float32 array (float16 and float64 are "
                         f"converted), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # np.asarray(order="C"), not np.ascontiguousarray, which turns a 0-d array into
+    # shape (1,) and so hides it from the rank checks
+    return np.asarray(arr, dtype=np.float32, order="C")
 
 
 def _int(v, name: str, where: str, minimum: int) -> int:
