@@ -631,3 +631,65 @@ def softmax(x, int64_t outer, int64_t length, int64_t inner, num_threads=None, *
         st = fc_softmax(outer, length, inner, xp, yp, t)
     _check(st, "softmax")
     return Y
+
+
+# ------------------------------------------------------------------ memory bandwidth
+
+cdef extern from "fastconv.h" nogil:
+    double fc_stream_triad(float *a, float *b, float *c, int64_t n, float scalar,
+                           int repeats, int num_threads)
+
+
+def _last_level_cache_bytes():
+    """Size of the largest CPU cache in bytes (L3 where there is one), 0 if unknown."""
+    import glob
+    import os
+    try:
+        v = os.sysconf("SC_LEVEL3_CACHE_SIZE")
+        if v and v > 0:
+            return int(v)
+    except (ValueError, OSError, AttributeError):
+        pass
+    best = 0
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        try:
+            with open(path) as f:
+                txt = f.read().strip().upper()
+            mult = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(txt[-1:], 1)
+            best = max(best, int(txt.rstrip("KMG")) * mult)
+        except (OSError, ValueError):
+            continue
+    return best
+
+
+def stream_default_megabytes():
+    """Default size of each triad array in MB (1e6 bytes): the three arrays together
+    hold four times the last-level cache (STREAM's rule), at least 64 MB each."""
+    llc = _last_level_cache_bytes()
+    return max(64, -(-4 * llc // (3 * 1000000)))
+
+
+def stream_triad(int num_threads, megabytes=None, int repeats=5):
+    """Best GB/s of `repeats` passes of the triad a[i] = b[i] + 3 c[i] on num_threads
+    threads (src_c/fc_stream.c), each of the three float32 arrays `megabytes` MB
+    (default stream_default_megabytes()); 12 bytes counted per element."""
+    if num_threads < 1:
+        raise ValueError("stream_triad: num_threads must be >= 1")
+    if repeats < 1:
+        raise ValueError("stream_triad: repeats must be >= 1")
+    mb = stream_default_megabytes() if megabytes is None else float(megabytes)
+    if not (mb > 0) or mb > 1e6:
+        raise ValueError(f"stream_triad: megabytes must be in (0, 1e6], got {megabytes!r}")
+    cdef int64_t n = max(<int64_t>(mb * 1e6 / 4), 16)
+    cdef cnp.ndarray A = np.empty(n, np.float32)   # untouched: the kernel's threads
+    cdef cnp.ndarray B = np.empty(n, np.float32)   # first-touch their own slices
+    cdef cnp.ndarray C = np.empty(n, np.float32)
+    cdef float *ap = _wptr(A)
+    cdef float *bp = _wptr(B)
+    cdef float *cp = _wptr(C)
+    cdef double r
+    with nogil:
+        r = fc_stream_triad(ap, bp, cp, n, 3.0, repeats, num_threads)
+    if r < 0:
+        _check(<fc_status><int>r, "stream_triad")
+    return r

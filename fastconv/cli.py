@@ -1,9 +1,11 @@
-"""Command line: `fastconv demo | summary | run | info` (also `python -m fastconv ...`).
+"""Command line: `fastconv demo | summary | run | bench | info` (also `python -m fastconv ...`).
 
   demo      build a small VGG with a fixed seed, print its summary, run it, and print the
             time of every layer with each convolution algorithm (direct, im2col, auto)
   summary   print the layer table of a model file (native .fcz, or .onnx)
   run       run a model file on an input .npy and write the output .npy/.npz
+  bench     measure the machine's limits, time layers and networks against the peers,
+            plot a saved result (`bench plot`), tune a model's algorithms (`bench --tune`)
   info      print the CPU and build information as JSON
 
 Errors in the user's files or arguments (a missing file, a corrupt model, an input of
@@ -365,6 +367,16 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _bench_arguments(p) -> None:
+    from fastconv import bench
+    bench.add_arguments(p)
+
+
+def _cmd_bench(args) -> int:
+    from fastconv import bench   # the benchmark runner lives in its own module
+    return bench.command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastconv", description=__doc__.split("\n\n")[0],
@@ -416,6 +428,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="samples per run; larger inputs run in pieces with progress "
                           "(default: 64)")
     run.set_defaults(func=_cmd_run)
+
+    bench = sub.add_parser(
+        "bench", help="benchmark the layers and networks against the peers and the "
+                      "machine's limits; plot a saved result; tune a model's algorithms",
+        description="Measure the FMA peak and the memory bandwidth, then time the layer "
+                    "suite (bench/shapes/*.csv) and whole networks at each thread count "
+                    "against ONNX Runtime, PyTorch and NumPy's BLAS (fastconv/bench.py, "
+                    "bench/README.md). `fastconv bench plot RESULTS.json -o OUT.png` draws "
+                    "a saved result; `fastconv bench --tune MODEL -o OUT.fcz` times each "
+                    "conv algorithm per layer and saves the winners with the model.")
+    _bench_arguments(bench)
+    bench.set_defaults(func=_cmd_bench)
 
     info = sub.add_parser("info", help="print the CPU and build information as JSON",
                           description="Print the ISA in use, threads, compiler and OpenMP "

@@ -172,6 +172,17 @@ fc_status fc_softmax(int64_t outer, int64_t len, int64_t inner, const float *x, 
  * the peak that the benchmark reports speeds against. */
 double fc_measure_fma_peak(int num_threads, double seconds);
 
+/* ---------------------------------------------------------------- memory bandwidth */
+
+/* STREAM-style triad a[i] = b[i] + scalar * c[i] over three caller-provided arrays of n
+ * floats (src_c/fc_stream.c): the arrays are initialised by the threads that stream
+ * them, one untimed pass, then `repeats` timed passes on num_threads OpenMP threads.
+ * Returns the best pass's bandwidth in GB/s (1e9 bytes/s, counting 12 bytes per element:
+ * two reads and one write), or a negative fc_status (as a double) for bad arguments.
+ * The arrays must be much larger than the last-level cache to measure memory. */
+double fc_stream_triad(float *a, float *b, float *c, int64_t n, float scalar, int repeats,
+                       int num_threads);
+
 #ifdef __cplusplus
 }
 #endif
