@@ -311,7 +311,7 @@ def _check_layer_types(path: str, config: dict) -> None:
             raise _fail(path, f"node {i} of the model config is a {type(node).__name__}, "
                               f"expected an object")
         kind = node.get("type")
-        if kind not in LAYER_TYPES:
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise _fail(path, f"node {node.get('name', i)!r}: unknown layer type {kind!r} "
                               f"(known: {', '.join(sorted(LAYER_TYPES))})")
 

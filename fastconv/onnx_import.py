@@ -50,6 +50,7 @@ __all__ = ["load_onnx", "load_weights", "onnx_pads", "MIN_OPSET"]
 MIN_OPSET = 7
 _PROBES = (1009, 1013)          # two batch sizes for evaluating batch-dependent chains
 _FOLD_LIMIT = 1 << 16           # elements a batch-dependent folded value may have
+_MAX_DIM = 2**31 - 1             # a per-sample size fastconv can run (functional._DIM_LIMIT)
 _FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64"}
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 # ops whose value is not a function of their inputs: never folded
@@ -130,6 +131,12 @@ def _check_structure(proto, label: str, where: str) -> None:
     for i, node in enumerate(proto.graph.node):
         if not node.op_type:
             raise ModelFormatError(f"{where}: {label}: node #{i} has no op_type")
+        if not any(node.output):
+            # every operator has a required first output; without one the node cannot
+            # be named or consumed
+            raise ModelFormatError(f"{where}: {label}: "
+                                   + (f"node {node.name!r} ({node.op_type})" if node.name
+                                      else f"{node.op_type} #{i}") + " has no outputs")
     _check_text(proto, label, where)
 
 
@@ -186,6 +193,8 @@ def onnx_pads(auto_pad, pads, in_sizes: Sequence[int], kernel: Sequence[int],
     odd pixel at the end (UPPER) or at the beginning (LOWER); VALID pads nothing; NOTSET
     uses `pads` (default 0). The explicit pads are computed from the input sizes."""
     n = len(kernel)
+    if auto_pad is not None and not isinstance(auto_pad, str):
+        raise ModelFormatError(f"{where}: auto_pad {auto_pad!r} is not a string")
     mode = (auto_pad or "NOTSET").upper()
     if mode == "NOTSET":
         if pads is None:
@@ -385,7 +394,7 @@ class _Ctx:
                     self.unsupported("its value depends on the batch size")
                 return _V("shape", probes=(a, b))
             return _V.const(fn(*[v.value for v in vals]))
-        except (ValueError, IndexError, TypeError, np.AxisError) as e:
+        except (ValueError, IndexError, TypeError) as e:   # (AxisError is both of the first)
             raise self.format_error(f"cannot be evaluated at load: {type(e).__name__}: {e}") \
                 from None
 
@@ -1353,10 +1362,11 @@ class _Importer:
             ps = dims[1:]
         else:
             ps = dims if dims else [1]
-        bad = [k for k, s in enumerate(ps) if s is None or s < 1]
+        bad = [k for k, s in enumerate(ps) if s is None or s < 1 or s > _MAX_DIM]
         if bad:
             raise ShapeError(f"{self.where}: graph input {name!r} has shape {dims}: fastconv "
-                             f"needs fixed per-sample sizes >= 1 (axis {bad[0] + (role in ('data', 'bcast'))}"
+                             f"needs fixed per-sample sizes from 1 to {_MAX_DIM} (axis "
+                             f"{bad[0] + (role in ('data', 'bcast'))}"
                              f" is {'symbolic' if ps[bad[0]] is None else ps[bad[0]]}); pass "
                              f"input_shapes={{{name!r}: (...)}} to fix them")
         ps = tuple(int(s) for s in ps)
@@ -1478,9 +1488,10 @@ class _Importer:
                     cx.unsupported(f"{len(ins)} inputs (fastconv reads {npos})")
                 try:
                     res = fn(cx, *ins, **attrs)
-                except (ValueError, TypeError) as e:
+                except (ValueError, TypeError, OverflowError) as e:
                     # layer constructors reject bad attribute values; an attribute of
-                    # the wrong kind (a list for a number, ...) fails on conversion
+                    # the wrong kind (a list for a number, inf for an int) fails on
+                    # conversion
                     if isinstance(e, (ShapeError, ModelFormatError)):
                         raise
                     raise cx.format_error(f"bad attribute or input: {e}") from None
