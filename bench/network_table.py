@@ -361,7 +361,7 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
                      where)
     in_order = {}
     plan = model.plan
-    if a.layers and hasattr(plan, "profile"):
+    if a.in_order and hasattr(plan, "profile"):
         # every step once, in network order, timed one by one (what model.run does, plus
         # a clock read between steps), interleaved with the two engines' trials
         def steps_pass():
@@ -383,6 +383,8 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
     d["steps_ms"] = prof
     d["steps_sum_s"] = sum(prof.values()) / 1e3
     d["net_over_steps"] = d["fastconv"]["median_s"] / d["steps_sum_s"]
+    if "steps_in_order_sum_s" in d:
+        d["net_over_steps_in_order"] = d["fastconv"]["median_s"] / d["steps_in_order_sum_s"]
     if a.layers and sess is not None:
         per = ort_node_times(ctx.ort, proto_bytes, t, feed, a.profile_repeats)
         d["ort_steps_ms"] = {k: v / 1e3 for k, v in match_ort_nodes(model, per).items()}
@@ -405,10 +407,11 @@ def render_speed(ctx):
         peak = ctx.peaks.get(t)
         head = ["network", "batch", "GFLOP", "fastconv ms", "min", "p90", "GFLOP/s",
                 "% peak", "ORT ms", "min", "p90", "ORT GFLOP/s", "ORT % peak",
-                "fastconv/ORT", "Σ steps ms", "network/Σ steps", "max rel diff"]
+                "fastconv/ORT", "fastconv/ORT of the mins", "Σ steps ms", "network/Σ steps",
+                "Σ steps in order ms", "network/Σ in order", "max rel diff"]
         if t != t0:
             head += [f"fastconv speedup vs {t0}T", f"ORT speedup vs {t0}T"]
-        rows, slow, loose = [], [], []
+        rows, slow, loose, loose_io = [], [], [], []
         for name, r in nets.items():
             for batch, rb in r["batches"].items():
                 d = rb["threads"].get(t)
@@ -426,7 +429,11 @@ def render_speed(ctx):
                        f_ms(d["fastconv"]["p90_s"]), f_num(g_fc), _pct(g_fc, peak),
                        f_ms(om), f_ms(o["min_s"] if o else None),
                        f_ms(o["p90_s"] if o else None), f_num(g_ort), _pct(g_ort, peak),
-                       f_ratio(ratio), f_ms(d["steps_sum_s"]), f"{d['net_over_steps']:.3f}",
+                       f_ratio(ratio),
+                       f_ratio(o["min_s"] / d["fastconv"]["min_s"] if o and not bad else None),
+                       f_ms(d["steps_sum_s"]), f"{d['net_over_steps']:.3f}",
+                       f_ms(d.get("steps_in_order_sum_s")),
+                       f_num(d.get("net_over_steps_in_order"), 3),
                        "n/a" if d.get("max_rel_diff") is None else f"{d['max_rel_diff']:.1e}"]
                 if t != t0:
                     d0 = rb["threads"].get(t0)
@@ -438,6 +445,9 @@ def render_speed(ctx):
                     slow.append(f"{r['title']} b{batch} ({ratio:.2f}x)")
                 if d["net_over_steps"] > STEP_RATIO_MAX:
                     loose.append(f"{r['title']} b{batch} ({d['net_over_steps']:.3f})")
+                io = d.get("net_over_steps_in_order")
+                if io is not None and io > STEP_RATIO_MAX:
+                    loose_io.append(f"{r['title']} b{batch} ({io:.3f})")
         say("")
         say(f"#### Whole networks, {t} thread{'s' if t > 1 else ''} "
             f"(measured FMA peak {f_num(peak)} GFLOP/s)")
@@ -446,8 +456,10 @@ def render_speed(ctx):
         say("")
         say(f"fastconv below {ORT_RATIO_MIN}x ORT's speed: "
             + (", ".join(slow) if slow else "none") + f". Network time above "
-            f"{STEP_RATIO_MAX} x the sum of its step times: "
-            + (", ".join(loose) if loose else "none") + ".")
+            f"{STEP_RATIO_MAX} x the sum of its step times (model.profile): "
+            + (", ".join(loose) if loose else "none") + "; above "
+            f"{STEP_RATIO_MAX} x the sum of the in-order step times: "
+            + (", ".join(loose_io) if loose_io else "none") + ".")
 
 
 def render_rss(ctx):
@@ -459,8 +471,12 @@ def render_rss(ctx):
             if not rss:
                 continue
 
-            def mib(k, key="peak_above_baseline_mib"):
-                return f_num(rss[k][key], 0) if k in rss else "n/a"
+            def mib(k):
+                if k not in rss:
+                    return "n/a"
+                v = rss[k]
+                after = (v["after_vmrss_kib"] - v["baseline_vmrss_kib"]) / 1024
+                return f"{v['peak_above_baseline_mib']:.0f} / {after:.0f}"
 
             ratio = (rss["ort"]["peak_above_baseline_mib"]
                      / rss["fastconv-load"]["peak_above_baseline_mib"]
@@ -481,14 +497,16 @@ def render_rss(ctx):
         f"{'s' if ctx.args.rss_threads > 1 else ''}, each in a fresh process")
     say("")
     say(table(["network", "batch", "weights MiB", "fastconv arena MiB",
-               "fastconv packed conv weights MiB", "fastconv built, peak MiB",
-               "fastconv loaded (.fcz), peak MiB", "ORT (.onnx), peak MiB",
-               "ORT / fastconv loaded", "baselines MiB (build/load/ORT)"], rows, left=1))
+               "fastconv packed weights MiB", "fastconv built: peak / after MiB",
+               "fastconv loaded (.fcz): peak / after MiB", "ORT (.onnx): peak / after MiB",
+               "ORT / fastconv loaded (peaks)", "baselines MiB (build/load/ORT)"], rows,
+              left=1))
     say("")
     say("peak = peak RSS (VmHWM, i.e. ru_maxrss of a fresh process) after building or "
         "loading the model and running it once, minus the peak after the imports (NumPy and "
         "the one engine) and making the input; fastconv built = the builder (He init), "
-        "loaded = fc.load of the native .fcz file; ORT = InferenceSession on the .onnx file.")
+        "loaded = fc.load of the native .fcz file; ORT = InferenceSession on the .onnx file; "
+        "after = VmRSS after the run minus VmRSS after the imports (what stays resident).")
 
 
 def render_layers(ctx):
@@ -533,6 +551,17 @@ def render_layers(ctx):
 
 
 # ---------------------------------------------------------------- main
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -555,6 +584,8 @@ def parse_args(argv=None):
                         "(repeatable); default vgg16 1,8, cifar_vgg 1,64")
     p.add_argument("--layers", action="store_true",
                    help="also a per-step table against ORT's profiler")
+    p.add_argument("--no-in-order", dest="in_order", action="store_false",
+                   help="skip the in-order step passes interleaved with the trials")
     p.add_argument("--no-rss", dest="rss", action="store_false",
                    help="skip the peak-memory subprocesses")
     p.add_argument("--rss-threads", type=int, default=None,
@@ -655,6 +686,11 @@ def main(argv=None):
                 f"({low / p1 * t1:.2f}x the best {t1}-thread one, ideal {t / t1:.0f}x): "
                 f"other jobs took cores during this run, so its {t}-thread rows may not be "
                 f"representative; the interleaved ratios suffer less than the times")
+    if "avx512f" in cpu_flags() and "avx512" not in str(info.get("isa", "")):
+        say("- this CPU has AVX-512 (avx512f) and fastconv runs its AVX2 kernels: the peak "
+            "above is the AVX2 one (8-wide FMAs). ONNX Runtime's MLAS runs AVX-512 kernels "
+            "here, so its roof is up to 2x higher on cores with two 512-bit FMA pipes (most "
+            "Xeons; AMD Zen 4 splits them, same roof); ORT above 100% of this peak is that.")
     render_speed(ctx)
     render_rss(ctx)
     if a.layers:
@@ -665,7 +701,11 @@ def main(argv=None):
         "FMA peak at the same thread count; fastconv/ORT = ORT median / fastconv median "
         "(> 1: fastconv faster); Σ steps = the sum of fastconv's per-step medians from "
         "model.profile (each step run alone, repeatedly); network/Σ steps = fastconv "
-        "median / Σ steps; max rel diff = max |fastconv - ORT| / max |ORT| on the output.")
+        "median / Σ steps; Σ steps in order = the sum of the per-step medians of passes "
+        "that run every step once in network order, timing each (interleaved with the "
+        "trials); fastconv/ORT of the mins = ORT min / fastconv min (the least disturbed "
+        "calls, for a loaded machine); max rel diff = max |fastconv - ORT| / max |ORT| on "
+        "the output.")
     for i, n in enumerate(ctx.notes, 1):
         say(f"[{i}] {n}")
     if a.json:
