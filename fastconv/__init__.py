@@ -13,8 +13,10 @@ from fastconv.functional import (
     max_pool2d, prepare_conv2d, relu, set_num_threads, softmax,
     stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn,
 )
+from fastconv.functional import locally_connected2d
 
 from fastconv import layers
+from fastconv.layers import LocallyConnected2d
 from fastconv.graph import Model, Node, Sequential
 from fastconv.io import load_model as load
 from fastconv import models
@@ -52,6 +54,7 @@ __all__ = [
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
     "get_num_threads", "cpu_info",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
+    "locally_connected2d", "LocallyConnected2d",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
     "Model", "Node", "Sequential", "layers", "models", "load", "load_onnx",
 ]

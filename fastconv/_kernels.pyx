@@ -633,6 +633,101 @@ def softmax(x, int64_t outer, int64_t length, int64_t inner, num_threads=None, *
     return Y
 
 
+# ------------------------------------------------------------------ locally connected
+# Declared here rather than in _kernels.pxd: this section is self-contained.
+
+cdef extern from "fastconv.h" nogil:
+    ctypedef struct fc_lc2d_params:
+        int64_t batch, in_channels, in_h, in_w
+        int64_t out_channels, kernel_h, kernel_w
+        int64_t stride_h, stride_w
+        int64_t pad_top, pad_left, pad_bottom, pad_right
+        int64_t out_h, out_w
+        int num_threads
+    fc_status fc_locally_connected2d_check(const fc_lc2d_params *p)
+    fc_status fc_locally_connected2d_workspace_size(const fc_lc2d_params *p, size_t *bytes)
+    fc_status fc_locally_connected2d(const fc_lc2d_params *p, const float *x, const float *w,
+                                     const float *bias, float *y, void *workspace,
+                                     size_t workspace_bytes)
+
+
+cdef int _lc_params(fc_lc2d_params *p, tuple xs, tuple ws, stride, pads,
+                    int num_threads) except -1:
+    """Fill p from x [N, Ci, H, W], w [Ho, Wo, Co, Ci, kh, kw], stride (sh, sw) and pads
+    (top, left, bottom, right); checks that w's shape fits x and the output-size rule."""
+    if len(xs) != 4 or len(ws) != 6:
+        raise ShapeError(f"locally_connected2d: x must be 4-D and weight 6-D, got shapes "
+                         f"{xs} and {ws}")
+    p.batch, p.in_channels, p.in_h, p.in_w = xs
+    p.out_channels, p.kernel_h, p.kernel_w = ws[2], ws[4], ws[5]
+    p.stride_h, p.stride_w = stride
+    p.pad_top, p.pad_left, p.pad_bottom, p.pad_right = pads
+    p.num_threads = num_threads
+    if p.kernel_h < 1 or p.kernel_w < 1 or p.stride_h < 1 or p.stride_w < 1 or min(pads) < 0:
+        raise ValueError(f"locally_connected2d: need kernel and stride >= 1, pads >= 0; got "
+                         f"weight {ws}, stride {stride}, pads {pads}")
+    p.out_h = fc_out_size(p.in_h, p.pad_top, p.pad_bottom, p.kernel_h, p.stride_h, 1, 0)
+    p.out_w = fc_out_size(p.in_w, p.pad_left, p.pad_right, p.kernel_w, p.stride_w, 1, 0)
+    if ws[3] != p.in_channels or ws[0] != p.out_h or ws[1] != p.out_w:
+        raise ShapeError(f"locally_connected2d: weight {ws} does not fit input {xs}: expected "
+                         f"[Ho, Wo, Co, Ci, kh, kw] with Ci = {p.in_channels}, "
+                         f"(Ho, Wo) = ({p.out_h}, {p.out_w})")
+    return 0
+
+
+def locally_connected2d_workspace_bytes(tuple x_shape, tuple w_shape, stride, pads,
+                                        num_threads=None):
+    """Bytes of scratch memory (per-thread patch buffers) a locally_connected2d call with
+    these shapes and team size uses."""
+    cdef fc_lc2d_params p
+    cdef size_t nbytes
+    _lc_params(&p, x_shape, w_shape, stride, pads,
+               _num_threads if num_threads is None else num_threads)
+    _check(fc_locally_connected2d_workspace_size(&p, &nbytes), "locally_connected2d")
+    return nbytes
+
+
+def locally_connected2d(x, w, bias, stride, pads, num_threads=None, *, out=None,
+                        workspace=None):
+    """y [N, Co, Ho, Wo] = locally connected x [N, Ci, H, W] with w [Ho, Wo, Co, Ci, kh, kw]
+    (+ bias [Co, Ho, Wo]), all float32 C-contiguous; stride (sh, sw), pads (top, left,
+    bottom, right). out: the result array; workspace:
+    locally_connected2d_workspace_bytes(...) bytes at least."""
+    cdef cnp.ndarray X = _f32(x, 4, "x", "locally_connected2d")
+    cdef cnp.ndarray W = _f32(w, 6, "weight", "locally_connected2d")
+    cdef cnp.ndarray B = None, Y, ws
+    cdef fc_lc2d_params p
+    cdef size_t nbytes
+    cdef fc_status st
+    cdef const float *xp
+    cdef const float *wp
+    cdef const float *bp
+    cdef float *yp
+    cdef void *wsp
+    _lc_params(&p, tuple(x.shape), tuple(w.shape), stride, pads,
+               _num_threads if num_threads is None else num_threads)
+    if bias is not None:
+        B = _f32(bias, 3, "bias", "locally_connected2d")
+        if tuple(bias.shape) != (p.out_channels, p.out_h, p.out_w):
+            raise ShapeError(f"locally_connected2d: bias has shape {tuple(bias.shape)}, expected "
+                             f"{(p.out_channels, p.out_h, p.out_w)} [Co, Ho, Wo]")
+    _check(fc_locally_connected2d_workspace_size(&p, &nbytes), "locally_connected2d")
+    inputs = (("x", X), ("weight", W), ("bias", B))
+    Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "locally_connected2d",
+                inputs)
+    if p.batch == 0:
+        if workspace is not None:
+            _use_workspace(workspace, nbytes, "locally_connected2d", inputs + (("out", Y),))
+        return Y
+    ws = _use_workspace(workspace, nbytes, "locally_connected2d", inputs + (("out", Y),))
+    nbytes = ws.shape[0]
+    xp, wp, bp, yp, wsp = _ptr(X), _ptr(W), _ptr(B), _wptr(Y), cnp.PyArray_DATA(ws)
+    with nogil:
+        st = fc_locally_connected2d(&p, xp, wp, bp, yp, wsp, nbytes)
+    _check(st, "locally_connected2d")
+    return Y
+
+
 # ------------------------------------------------------------------ memory bandwidth
 
 cdef extern from "fastconv.h" nogil:

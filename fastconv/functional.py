@@ -646,3 +646,73 @@ def spectral_pool2d(x, output_size: IntOrPair) -> np.ndarray:
     y = np.fft.ifft2(spec, axes=(2, 3)).real
     y *= (oh * ow) / (h * w)
     return y.astype(np.float32)
+
+
+# ------------------------------------------------------------------ locally connected
+# A convolution without weight sharing (the textbook middle ground between a fully
+# connected layer and a convolution): every output position has its own filter bank.
+
+__all__ += ["locally_connected2d"]
+
+
+def _lc_setup(x, weight, bias, stride, padding, where):
+    """Validate a locally connected layer; returns (x, weight, bias, stride, pads) in the
+    binding's form (pads as (top, left, bottom, right))."""
+    x = _as_float32(x, "input", where)
+    weight = _as_float32(weight, "weight", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    if weight.ndim != 6:
+        raise ShapeError(f"{where}: weight must be 6-D [Ho, Wo, Co, Ci, kh, kw] (one "
+                         f"[Co, Ci, kh, kw] filter bank per output position), got shape "
+                         f"{weight.shape}")
+    if any(s == 0 for s in weight.shape):
+        raise ShapeError(f"{where}: weight shape {weight.shape} has a zero size")
+    n, c, h, w = x.shape
+    wh, ww, co, ci, kh, kw = weight.shape
+    if ci != c:
+        raise ShapeError(f"{where}: input {x.shape} has {c} channels but weight "
+                         f"{weight.shape} [Ho, Wo, Co, Ci, kh, kw] expects Ci = {ci}")
+    stride = _tuple(stride, 2, "stride", where, 1)
+    pads = _pads2d(padding, (h, w), (kh, kw), stride, (1, 1), where)
+    oh = _check_output_axis(where, "height", h, pads[0], pads[2], kh, stride[0], 1, False,
+                            x.shape)
+    ow = _check_output_axis(where, "width", w, pads[1], pads[3], kw, stride[1], 1, False,
+                            x.shape)
+    if (wh, ww) != (oh, ow):
+        raise ShapeError(
+            f"{where}: weight {weight.shape} holds filter banks for a {wh}x{ww} output, but "
+            f"input {x.shape} with kernel {kh}x{kw}, stride {stride} and pads "
+            f"(top, left, bottom, right) = {pads} gives a {oh}x{ow} output (output size = "
+            f"floor((in + pad_begin + pad_end - kernel) / stride) + 1)")
+    if bias is not None:
+        bias = _as_float32(bias, "bias", where)
+        if bias.shape != (co, oh, ow):
+            raise ShapeError(f"{where}: bias must have shape (Co, Ho, Wo) = {(co, oh, ow)} "
+                             f"(one bias per output unit), got {bias.shape}")
+    _check_alloc((n, co, oh, ow), where)
+    return x, weight, bias, stride, pads
+
+
+def locally_connected2d(x, weight, bias=None, stride: IntOrPair = 1,
+                        padding: Padding = 0) -> np.ndarray:
+    """Locally connected 2-D layer: a convolution whose filters are not shared, so every
+    output position (oh, ow) has its own bank weight[oh, ow] of shape [Co, Ci, kh, kw]:
+
+        y[n, co, oh, ow] = bias[co, oh, ow] + sum over (ci, i, j) of
+            weight[oh, ow, co, ci, i, j] * x[n, ci, oh*sh - pad_top + i, ow*sw - pad_left + j]
+
+    (cross-correlation, zeros outside the input). x: [N, Ci, H, W] (or unbatched
+    [Ci, H, W]); weight: [Ho, Wo, Co, Ci, kh, kw], Ho and Wo being the output size, so
+    the weights fix the input size; bias: [Co, Ho, Wo] or None. padding as in conv2d
+    (int, (ph, pw), (top, left, bottom, right), "same", "valid"); no dilation or groups.
+    A conv2d weight w copied to every position, np.broadcast_to(w, (Ho, Wo) + w.shape),
+    gives conv2d's output. Each output element is summed in a fixed order, so results
+    are the same bits for any thread count and any batch the image is part of.
+    Returns float32 [N, Co, Ho, Wo] (or [Co, Ho, Wo])."""
+    unbatched = np.ndim(x) == 3
+    if unbatched:
+        x = np.asarray(x)[None]
+    x, weight, bias, stride, pads = _lc_setup(x, weight, bias, stride, padding,
+                                              "locally_connected2d")
+    y = _kernels.locally_connected2d(x, weight, bias, stride, pads)
+    return y[0] if unbatched else y

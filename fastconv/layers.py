@@ -1167,3 +1167,143 @@ class Concat(Layer):
 
     def describe(self):
         return f"axis {self.axis}"
+
+
+# ================================================================== locally connected
+
+from fastconv import _kernels  # noqa: E402  (forward_into writes through the binding)
+
+__all__ += ["LocallyConnected2d"]
+
+
+@register_layer
+class LocallyConnected2d(Layer):
+    """Locally connected 2-D layer: a convolution without weight sharing (each output
+    position has its own filter bank), as fc.locally_connected2d. Its weights depend on
+    the output size, so the layer is built for one input_size (H, W).
+
+    params: weight [Ho, Wo, Co, Ci, kh, kw] (the bank of output position (oh, ow) is
+    weight[oh, ow], laid out as a Conv2d weight), bias [Co, Ho, Wo] (one per output unit;
+    absent when bias=False). Weights default to He init (fan_in = Ci*kh*kw) from
+    np.random.default_rng(seed). num_params = Ho*Wo*Co*(Ci*kh*kw + 1) with bias; macs are
+    a convolution's, Co*Ho*Wo*Ci*kh*kw (the same arithmetic, Ho*Wo times the weights)."""
+    _param_args = {"weight": "weight", "bias": "bias_value"}
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 input_size=None, bias=True, name=None, weight=None, bias_value=None, seed=0):
+        super().__init__(name)
+        where = self.label
+        self.in_channels = _int(in_channels, "in_channels", where, 1)
+        self.out_channels = _int(out_channels, "out_channels", where, 1)
+        self.kernel_size = _tuple(kernel_size, 2, "kernel_size", where, 1)
+        self.stride = _tuple(stride, 2, "stride", where, 1)
+        self.dilation = (1, 1)
+        if input_size is None:
+            raise ValueError(f"{where}: LocallyConnected2d needs input_size=(H, W): its "
+                             f"weights hold one filter bank per output position")
+        self.input_size = _tuple(input_size, 2, "input_size", where, 1)
+        self._pads((1, 1), padding)      # validates the padding form
+        self.padding = padding if isinstance(padding, str) else (
+            tuple(int(v) for v in padding) if isinstance(padding, (list, tuple, np.ndarray))
+            else int(padding))
+        pads = self._pads(self.input_size)
+        shape = (self.in_channels,) + self.input_size
+        self.out_size = tuple(
+            _check_output_axis(where, axis, self.input_size[i], pads[i], pads[2 + i],
+                               self.kernel_size[i], self.stride[i], 1, False, shape)
+            for i, axis in enumerate(("height", "width")))
+        self.use_bias = bool(bias)
+        self.seed = seed
+        wshape = self.out_size + (self.out_channels, self.in_channels) + self.kernel_size
+        fan_in = self.in_channels * math.prod(self.kernel_size)
+        F._check_alloc(wshape, where)
+        self.params["weight"] = self._param(
+            weight, "weight", wshape,
+            lambda: _he_normal(wshape, fan_in, np.random.default_rng(seed)))
+        bshape = (self.out_channels,) + self.out_size
+        if self.use_bias:
+            self.params["bias"] = self._param(bias_value, "bias", bshape,
+                                              lambda: np.zeros(bshape, np.float32))
+        elif bias_value is not None:
+            raise ValueError(f"{where}: bias_value given but bias=False")
+
+    @classmethod
+    def from_conv(cls, conv: "Conv2d", input_size, name: Optional[str] = None
+                  ) -> "LocallyConnected2d":
+        """The locally connected layer that computes what `conv` computes on inputs of
+        input_size: its weight and bias copied to every output position (groups and
+        dilation must be 1)."""
+        if conv.groups != 1 or conv.dilation != (1, 1):
+            raise ValueError(f"{conv.label}: only a conv with groups=1 and dilation=1 maps "
+                             f"onto a LocallyConnected2d (got groups={conv.groups}, "
+                             f"dilation={conv.dilation})")
+        shape = (conv.in_channels,) + _tuple(input_size, 2, "input_size", conv.label, 1)
+        ho, wo = conv.output_shape([shape])[1:]
+        w = np.broadcast_to(conv.weight, (ho, wo) + conv.weight.shape)
+        b = None if conv.bias is None else np.broadcast_to(conv.bias[:, None, None],
+                                                           (conv.out_channels, ho, wo))
+        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                   conv.padding, shape[1:], bias=b is not None, name=name, weight=w,
+                   bias_value=b)
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.params["weight"]
+
+    @property
+    def bias(self) -> Optional[np.ndarray]:
+        return self.params.get("bias")
+
+    def _pads(self, spatial, padding=None):
+        padding = self.padding if padding is None else padding
+        return _pads2d(padding, spatial, self.kernel_size, self.stride, (1, 1), self.label)
+
+    def _infer(self, shapes):
+        (shape,) = shapes
+        self._require_rank(shape, (3,), "(C, H, W)")
+        if shape[0] != self.in_channels:
+            raise ShapeError(
+                f"{self.label}: input shape {shape} has {shape[0]} channels but the layer "
+                f"expects in_channels = {self.in_channels} (weight shape {self.weight.shape} "
+                f"[Ho, Wo, Co, Ci, kh, kw])")
+        if tuple(shape[1:]) != self.input_size:
+            raise ShapeError(
+                f"{self.label}: input shape {shape} has a {shape[1]}x{shape[2]} map but the "
+                f"layer was built for input_size {self.input_size[0]}x{self.input_size[1]}: "
+                f"a locally connected layer has one filter bank per output position "
+                f"({self.out_size[0]}x{self.out_size[1]}), so its input size is fixed")
+        return (self.out_channels,) + self.out_size
+
+    def macs(self, in_shapes):
+        out = self.output_shape(in_shapes)
+        return int(math.prod(out) * self.in_channels * math.prod(self.kernel_size))
+
+    def receptive_field(self, rfs, in_shapes=None):
+        return rfs[0].through(self.kernel_size, self.stride, (1, 1),
+                              _pad_begins(self, in_shapes))
+
+    def forward(self, inputs):
+        (x,) = self._check_inputs(inputs)
+        return F.locally_connected2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def forward_into(self, inputs, out):
+        (x,) = self._check_inputs(inputs)
+        x, w, b, stride, pads = F._lc_setup(x, self.weight, self.bias, self.stride,
+                                            self.padding, self.label)
+        _kernels.locally_connected2d(x, w, b, stride, pads, out=out)
+
+    def _config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride,
+                "padding": _padding_config(self.padding), "input_size": self.input_size,
+                "bias": self.use_bias, "seed": self.seed}
+
+    def describe(self):
+        k = "x".join(map(str, self.kernel_size))
+        s = "x".join(map(str, sorted(set(self.stride)))) if len(set(self.stride)) == 1 \
+            else "x".join(map(str, self.stride))
+        p = self.padding if isinstance(self.padding, str) else (
+            "x".join(map(str, self.padding)) if isinstance(self.padding, tuple)
+            else str(self.padding))
+        return (f"{k} s{s} p{p}, {self.in_channels}->{self.out_channels}, unshared "
+                f"{self.out_size[0]}x{self.out_size[1]}")

@@ -165,6 +165,32 @@ fc_status fc_relu(int64_t n, const float *x, float *y, int num_threads);
 fc_status fc_softmax(int64_t outer, int64_t len, int64_t inner, const float *x, float *y,
                      int num_threads);
 
+/* ---------------------------------------------------------------- locally connected
+ * A convolution without weight sharing: every output position (oh, ow) has its own
+ * filter bank. x: [batch, in_channels, in_h, in_w];
+ * w: [out_h, out_w, out_channels, in_channels, kernel_h, kernel_w] (the bank of one
+ * position is a contiguous [Co, Ci*kh*kw] matrix, rows laid out as a conv filter);
+ * bias: [out_channels, out_h, out_w] or NULL; y: [batch, out_channels, out_h, out_w].
+ *   y[n, co, oh, ow] = bias[co, oh, ow] + sum over (ci, i, j) of
+ *       w[oh, ow, co, ci, i, j] * x[n, ci, oh*stride_h - pad_top + i, ow*stride_w - pad_left + j]
+ * with zeros outside the input. Each output element is summed in a fixed order that does
+ * not depend on num_threads or on the batch size (see fc_locally_connected.c). */
+typedef struct {
+    int64_t batch, in_channels, in_h, in_w;
+    int64_t out_channels, kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t pad_top, pad_left, pad_bottom, pad_right;   /* >= 0 */
+    int64_t out_h, out_w;     /* must equal the output-size rule (dilation 1; checked) */
+    int num_threads;
+} fc_lc2d_params;
+
+fc_status fc_locally_connected2d_check(const fc_lc2d_params *p);
+/* Depends on batch, in_channels, kernel size and num_threads. */
+fc_status fc_locally_connected2d_workspace_size(const fc_lc2d_params *p, size_t *bytes);
+fc_status fc_locally_connected2d(const fc_lc2d_params *p, const float *x, const float *w,
+                                 const float *bias, float *y, void *workspace,
+                                 size_t workspace_bytes);
+
 /* ---------------------------------------------------------------- machine limits */
 
 /* GFLOP/s of a loop of independent FMAs run on num_threads threads for about `seconds`
