@@ -311,10 +311,12 @@ class Model:
 
     # ------------------------------------------------------------------ inspection
 
-    def summary(self, print_fn=print, batch: int = 1) -> Summary:
+    def summary(self, print_fn=print, batch: int = 1, compare: bool = False) -> Summary:
         """Per layer: output shape, parameters, MACs and FLOPs, receptive field, algorithm
-        and workspace; totals. Printed with print_fn (None: not printed) and returned."""
-        s = build_summary(self, batch)
+        and workspace; totals. Printed with print_fn (None: not printed) and returned.
+        compare=True adds, per conv layer, the parameters of the same mapping as a
+        locally connected and as a fully connected layer."""
+        s = build_summary(self, batch, compare=compare)
         if print_fn is not None:
             print_fn(str(s))
         return s
