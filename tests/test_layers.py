@@ -830,6 +830,8 @@ def _all_layers():
         (L.StochasticPool2d(3, training=True, seed=8), (2, 4, 9, 8)),
         (L.SpectralPool2d((4, 5)), (2, 4, 9, 8)), (L.Reshape((-1, 8)), (2, 4, 9, 8)),
         (L.Identity(), (2, 4, 9, 8)),
+        (L.LocallyConnected2d(4, 3, 3, stride=2, padding=1, input_size=(9, 8), seed=5),
+         (2, 4, 9, 8)),
     ]
 
 
