@@ -154,6 +154,14 @@ def _check_text(proto, label: str, where: str) -> None:
         raise ModelFormatError(f"{where}: {label}: a name is not valid UTF-8 (corrupt file)")
 
 
+def _attr_type_name(t: int) -> str:
+    from onnx import AttributeProto
+    try:
+        return AttributeProto.AttributeType.Name(t)
+    except ValueError:
+        return str(t)
+
+
 def _default_opset(proto) -> Optional[int]:
     for imp in proto.opset_import:
         if imp.domain in _DEFAULT_DOMAINS:
@@ -413,6 +421,10 @@ def _normalize_axis(axis: int, rank: int, cx: _Ctx, what: str = "axis",
 def _spatial(v, n: int, what: str, cx: _Ctx, default: int = 1) -> Tuple[int, ...]:
     if v is None:
         return (default,) * n
+    if isinstance(v, (str, bytes)) or not all(
+            isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in v):
+        # (int() would truncate a FLOATS attribute such as [2.5, 2.0] silently)
+        raise cx.format_error(f"{what} {v!r} must be a list of integers")
     v = tuple(int(t) for t in v)
     if len(v) != n:
         raise cx.format_error(f"{what} {list(v)} has {len(v)} entries for {n} spatial axes")
@@ -1060,6 +1072,7 @@ class _Importer:
         self.opset = opset
         self.input_shapes = {k: tuple(int(s) for s in v) for k, v in (input_shapes or {}).items()}
         self._since: Dict[str, Optional[int]] = {}
+        self._schemas: Dict[str, Any] = {}
         self.values: Dict[str, _V] = {}
         self.nodes: List[Tuple[str, L.Layer, Tuple[str, ...]]] = []
         self.node_index: Dict[str, int] = {}
@@ -1084,7 +1097,8 @@ class _Importer:
         if op not in self._since:
             from onnx import defs
             try:
-                self._since[op] = int(defs.get_schema(op, self.opset, "").since_version)
+                self._schemas[op] = defs.get_schema(op, self.opset, "")
+                self._since[op] = int(self._schemas[op].since_version)
             except Exception:
                 self._since[op] = None
         return self._since[op]
@@ -1389,6 +1403,14 @@ class _Importer:
                 cx.unsupported(f"attribute {a.name!r} refers to a function attribute")
             if a.type == AttributeProto.UNDEFINED:
                 raise cx.format_error(f"attribute {a.name!r} has no type (corrupt file?)")
+            spec = self._schemas.get(node.op_type) if node.domain in _DEFAULT_DOMAINS else None
+            want = spec.attributes.get(a.name) if spec is not None else None
+            if want is not None and int(want.type) != int(a.type):
+                # as onnx.checker: a FLOATS kernel_shape or a STRING ceil_mode would
+                # otherwise be truncated or read as true
+                raise cx.format_error(
+                    f"attribute {a.name!r} is of type {_attr_type_name(a.type)}, but "
+                    f"{node.op_type} defines it as {_attr_type_name(int(want.type))}")
             if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
                 cx.unsupported(f"attribute {a.name!r} is a subgraph")
             try:
