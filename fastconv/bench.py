@@ -581,6 +581,8 @@ def time_interleaved(runners: Dict[str, Callable], opts: Options, threads: int =
                     break
                 if rounds >= opts.max_rounds or clock() - start > opts.case_budget:
                     break
+            elif rounds >= 2 and clock() - start > 2 * opts.case_budget:
+                break      # very slow calls (a loaded machine): give up on min_rounds
             prev_meds = meds
     finally:
         if gc_was:
@@ -1197,7 +1199,9 @@ def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
 
     ax = fig.add_subplot(gs[1])
     if peak and bw:
-        xs = np.logspace(-1, 3.5, 200)
+        its = [c["intensity"] for c, _ in conv if c["intensity"] > 0] or [1.0]
+        lo = min(min(its) / 3, peak / bw / 10)
+        xs = np.logspace(math.log10(lo), math.log10(max(its) * 3), 200)
         ax.loglog(xs, np.minimum(peak, bw * xs), "k-", lw=1.2,
                   label=f"roofs: {peak:.0f} GFLOP/s, {bw:.1f} GB/s")
     for impl in ("direct", "im2col", "onnxruntime", "torch", "numpy"):
