@@ -304,7 +304,8 @@ def run_network(ctx, name):
         proto = EXPORT.model_to_onnx(model, check=False)
         proto_bytes = proto.SerializeToString()
         del proto
-    batches = a.batches.get(name) or list(info["batches"])
+    # --quick: only the smallest default batch (VGG-16 at batch 8 takes seconds per call)
+    batches = a.batches.get(name) or list(info["batches"])[:1 if a.quick else None]
     tmp = tempfile.mkdtemp(prefix="fastconv_net_")
     files = {"onnx": os.path.join(tmp, f"{name}.onnx"), "fcz": os.path.join(tmp, f"{name}.fcz")}
     try:
@@ -348,10 +349,10 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
     x = np.random.default_rng(1).standard_normal((batch,) + tuple(in_shape), dtype=np.float32)
     feed = {in_name: x}
     runners, est, d = {}, {}, {"batch": batch}
-    y_fc, est["fastconv"] = warm(lambda: model(x))
+    y_fc, est["fastconv"] = warm(lambda: model(x), a.warmups)
     runners["fastconv"] = lambda: model(x)
     if sess is not None:
-        y_ort, est["ort"] = warm(lambda: sess.run(None, feed)[0])
+        y_ort, est["ort"] = warm(lambda: sess.run(None, feed)[0], a.warmups)
         runners["ort"] = lambda: sess.run(None, feed)[0]
         err = EXPORT.max_rel_diff(y_fc, y_ort)
         d["max_rel_diff"] = err
@@ -570,7 +571,8 @@ def parse_args(argv=None):
     except AttributeError:
         ncpu = os.cpu_count() or 1
     p.add_argument("--quick", action="store_true",
-                   help="3 repeats, 50 ms trials, 2 profile repeats, 0.2 s peak runs")
+                   help="a smoke run: 3 repeats, 50 ms trials, 2 profile repeats, one warm-up "
+                        "call, 0.2 s peak runs, only the smallest default batch")
     p.add_argument("--threads", default=",".join(map(str, sorted({1, ncpu}))),
                    help="comma-separated thread counts (default: 1 and all cores)")
     p.add_argument("--repeats", type=int, default=None,
@@ -624,6 +626,7 @@ def parse_args(argv=None):
         p.error("--repeats and --profile-repeats must be >= 1")
     a.rss_threads = a.rss_threads or max(a.threads)
     a.min_trial = 0.05 if a.quick else 0.2
+    a.warmups = 1 if a.quick else 2
     a.peak_seconds = 0.2 if a.quick else 0.5
     return a
 
