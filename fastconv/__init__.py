@@ -48,6 +48,12 @@ def _select_isa() -> None:
 
 _select_isa()
 
+# GNU libgomp keeps its thread pool across fork(); a child (multiprocessing's fork start
+# method) would then wait forever in its first parallel region. Releasing the forking
+# thread's pool first lets the child start its own (the parent's next call does too).
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(before=_kernels.release_thread_pool)
+
 __all__ = [
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",

@@ -20,6 +20,7 @@ cdef extern from "fastconv.h" nogil:
     const char *fc_isa_name(fc_isa isa)
     int fc_have_openmp()
     int fc_default_num_threads()
+    int fc_release_thread_pool() nogil
     const char *fc_compiler()
 
     ctypedef struct fc_gemm_args:

@@ -173,6 +173,12 @@ def default_num_threads():
     return fc_default_num_threads()
 
 
+def release_thread_pool():
+    """Release the calling thread's OpenMP pool (fastconv calls it before os.fork, so a
+    forked child can start its own); the next kernel call starts a new one."""
+    return fc_release_thread_pool()
+
+
 def set_num_threads(int n):
     global _num_threads
     if n < 1:

@@ -52,6 +52,11 @@ int fc_have_openmp(void);
 int fc_default_num_threads(void);
 /* The compiler that built the kernels, e.g. "gcc 12.2.0". */
 const char *fc_compiler(void);
+/* Release the OpenMP thread pool of the calling thread (before fork(): GNU libgomp
+ * keeps a pool across fork, and the child's first parallel region would wait for
+ * workers that do not exist there). The next parallel region starts a new pool.
+ * Returns 0 on success (or without OpenMP). */
+int fc_release_thread_pool(void);
 
 /* ---------------------------------------------------------------- SGEMM
  * C[m, n] = A[m, k] * B[k, n] (+ bias) (then max(0, .) when relu),

@@ -20,6 +20,16 @@ int fc_default_num_threads(void) {
 #endif
 }
 
+int fc_release_thread_pool(void) {
+/* OpenMP 5.0's call; gcc's libgomp has it since gcc 10 while still saying _OPENMP 4.5 */
+#if defined(_OPENMP) && (_OPENMP >= 201811 || \
+                         (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10))
+    return omp_pause_resource_all(omp_pause_hard);
+#else
+    return 0;
+#endif
+}
+
 const char *fc_compiler(void) {
 #if defined(__clang__)
     return "clang " __clang_version__;

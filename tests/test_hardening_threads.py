@@ -193,8 +193,7 @@ def _fork_and_run(model, x):
     return hung, p.exitcode, (None if hung else q.get(timeout=10))
 
 
-# A healthy child finishes a tiny model in milliseconds; a hung one never does. Kept
-# short so that the known hang (below) costs little in every suite run.
+# A healthy child finishes a tiny model in milliseconds; a hung one never does.
 _FORK_TIMEOUT = 10.0
 
 
@@ -210,13 +209,9 @@ def test_fork_child_runs_when_the_parent_used_one_thread(models):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this OS")
-@pytest.mark.xfail(strict=True, reason=(
-    "owner fix needed (fastconv/_kernels.pyx or src_c/fc_threads.c): GNU libgomp keeps "
-    "the parent's thread pool across fork(), so after a run with 2+ threads the child's "
-    "first parallel region waits for workers that do not exist. Verified fix: call "
-    "omp_pause_resource_all(omp_pause_hard) before fork (os.register_at_fork(before=...) "
-    "or pthread_atfork); see SECURITY.md"))
 def test_fork_child_runs_after_a_multithreaded_parent(models):
+    # GNU libgomp keeps the parent's thread pool across fork(); fastconv releases it in an
+    # os.register_at_fork(before=...) hook, so the child starts its own
     if not fc.cpu_info()["openmp"]:
         pytest.skip("built without OpenMP")
     vgg, _ = models
