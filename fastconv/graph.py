@@ -19,7 +19,7 @@ import numpy as np
 
 from fastconv import functional as F
 from fastconv.errors import ModelFormatError, ShapeError
-from fastconv.layers import LAYER_TYPES, Layer, ReceptiveField
+from fastconv.layers import LAYER_TYPES, Layer, ReceptiveField, params_required
 from fastconv.plan import ExecutionPlan
 from fastconv.summary import Summary, build_summary
 
@@ -368,7 +368,8 @@ class Model:
             prefix = f"{name}/"
             lparams = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
             used.update(prefix + k for k in lparams)
-            layer = cls_.from_config(dict(lcfg), lparams)
+            with params_required():
+                layer = cls_.from_config(dict(lcfg), lparams)
             nodes.append(Node(name, layer, tuple(ins)))
         unused = [k for k in params if k not in used]
         if unused:

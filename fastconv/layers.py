@@ -9,13 +9,15 @@ constructor arguments, `from_config(config, params)` rebuilds the layer.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
 from fastconv import functional as F
-from fastconv.errors import ShapeError
+from fastconv.errors import ModelFormatError, ShapeError
 from fastconv.functional import (_ALGOS, _as_float32, _check_output_axis, _int, _pads1d,
                                  _pads2d, _tuple)
 
@@ -71,6 +73,26 @@ class ReceptiveField(NamedTuple):
 
 
 LAYER_TYPES: Dict[str, Type["Layer"]] = {}
+
+
+class _Rebuilding(threading.local):
+    active = False
+
+
+# set (per thread) while Model.from_config rebuilds saved layers: see Layer._param
+_rebuilding = _Rebuilding()
+
+
+@contextlib.contextmanager
+def params_required():
+    """Within this block a layer built without one of its params raises
+    ModelFormatError instead of initialising it (used when loading saved models)."""
+    old = _rebuilding.active
+    _rebuilding.active = True
+    try:
+        yield
+    finally:
+        _rebuilding.active = old
 
 
 def register_layer(cls):
@@ -259,6 +281,12 @@ class Layer:
     def _param(self, value, pname: str, shape: Shape, default) -> np.ndarray:
         """A passed param validated and copied (float32 C-contiguous), or the default."""
         if value is None:
+            if getattr(_rebuilding, "active", False):
+                # rebuilding a saved model: a missing tensor is an error, reported before
+                # a default of the layer's full size is allocated and filled
+                raise ModelFormatError(f"{self.label}: tensor '{self.label}/{pname}' (the "
+                                       f"{self.kind}'s {pname}, shape {tuple(shape)}) is "
+                                       f"missing")
             arr = default()
         else:
             arr = _as_float32(value, pname, self.label)

@@ -532,11 +532,6 @@ def test_fcz_tensor_shapes_that_cannot_exist(fcz_doc, tmp_path):
     assert "fc" in msg and "bias" in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason="owner fix needed (fastconv/io.py load_model with "
-                   "fastconv/layers.py Layer._param): a layer whose weights are missing from "
-                   "the file is built with random init first, so a 1 KB file makes the loader "
-                   "allocate and fill its weights (here 64 MB, 4 GB for 2**15 x 2**15) before "
-                   "the missing tensor is reported; see SECURITY.md")
 def test_fcz_missing_weights_are_reported_before_any_init():
     outcome, size, peak = _peak("fcz")
     assert outcome == "ModelFormatError"
