@@ -18,6 +18,7 @@ import _thread
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -247,7 +248,19 @@ class _Counter(L.Identity):
         super().forward_into(inputs, out)
 
 
-def test_keyboard_interrupt_stops_between_layers_and_the_model_recovers():
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler, as in an interactive run: a process started in the
+    background by a non-interactive shell inherits SIGINT ignored, and then Python does
+    not install it (nor would Ctrl-C reach it)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_keyboard_interrupt_stops_between_layers_and_the_model_recovers(sigint_raises):
     assert threading.current_thread() is threading.main_thread()
     layers = [L.Conv2d(3, 8, 3, padding=1, seed=1), L.ReLU(), _Tripwire(name="trip"),
               _Counter(name="after1"), L.Conv2d(8, 8, 3, padding=1, seed=2), L.ReLU(),
@@ -276,6 +289,8 @@ SIGINT_SCRIPT = textwrap.dedent(r"""
     import fastconv as fc
     from fastconv import layers as L
 
+    # (SIGINT may be inherited ignored from a background launcher; see sigint_raises)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fc.set_num_threads(2)
     layers = []
     for i in range(24):
