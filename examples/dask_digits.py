@@ -44,7 +44,7 @@ def synthetic_batch(client, n: int, batch: int, heldout: np.ndarray):
     idx = da.arange(n, chunks=batch)
     imgs = idx.map_blocks(make_images, ref, new_axis=[1, 2, 3], dtype=np.float32,
                           chunks=(idx.chunks[0], (1,), (32,), (32,)))
-    return imgs.persist()
+    return client.persist(imgs)
 
 
 def timed(fn, repeats: int):
@@ -83,10 +83,10 @@ def main(argv=None) -> None:
         imgs = synthetic_batch(client, args.images, args.batch_size, heldout)
         wait(imgs)
         # a warm-up run: workers import fastconv and unpickle the model once
-        fcd.predict(model, imgs[:args.batch_size], args.batch_size, client,
-                    args.num_threads).compute()
-        secs, logits = timed(lambda: fcd.predict(model, imgs, args.batch_size, client,
-                                                 args.num_threads).compute(), args.repeats)
+        client.compute(fcd.predict(model, imgs[:args.batch_size], args.batch_size, client,
+                                   args.num_threads)).result()
+        secs, logits = timed(lambda: client.compute(fcd.predict(
+            model, imgs, args.batch_size, client, args.num_threads)).result(), args.repeats)
         acc = float(np.mean(logits.argmax(1) == truth))
         threads = sorted(set(client.run(fc.get_num_threads).values()))
         print(f"{label:<34} {args.images / secs:10,.0f} images/s  ({secs:.2f} s, "

@@ -19,12 +19,15 @@
  * tap k going to lane k % LC_LANES in increasing k, then a fixed pairwise combine, then the
  * bias. So an output element does not depend on the thread count, the channel blocking or
  * on which other images share its batch: a chunk of a batch gives the same bits as the
- * whole. The portable version is plain C whose fixed lanes the compiler maps onto SSE
- * registers without reassociating a sum; the AVX2 twin (below, target attribute) does the
- * same lanes with FMA, so the two ISAs agree within float rounding, not bit for bit.
+ * whole. The portable version keeps the lanes in two 4-float vectors (gcc/clang vector
+ * extensions; plain C loops for other compilers), no sum reassociated; the AVX2 twin
+ * (target attribute) does the same lanes with FMA, so the two ISAs agree within float
+ * rounding, not bit for bit.
  *
  * At batch 1 this streams every weight once with one multiply-add each, so it runs at
- * memory bandwidth, not at the FMA peak: the weights are Ho*Wo times a conv's. */
+ * memory bandwidth, not at the FMA peak: the weights are Ho*Wo times a conv's. At large
+ * batches the patch gather (kernel-wide strided reads of x for every image and position)
+ * takes about as long as the arithmetic (perf, 64 images 64->64 3x3 at 32x32). */
 #include <string.h>
 #include "fc_internal.h"
 
@@ -94,7 +97,8 @@ static inline float lc_combine(const float *a) {
     return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
-/* LC_DOTS(name, MC, NS) defines name(w, K, patch, ldp, out):
+/* LC_DOTS(name, MC, NS) (the plain C version, for compilers without vector extensions)
+ * defines name(w, K, patch, ldp, out):
  *   out[m*NS + s] = dot(w[m*K : m*K + K], patch[s*ldp : s*ldp + K])
  * for m < MC (output channels) and s < NS (images). Sizes are compile-time constants, so
  * the loops unroll, every index into acc is a constant and the accumulators stay in SIMD
@@ -132,9 +136,63 @@ static inline float lc_combine(const float *a) {
         for (int r = 0; r < (MC) * (NS); r++) out[r] = lc_combine(acc[r]);                 \
     }
 
+#if defined(__GNUC__)
+/* With gcc or clang the portable version spells the lanes as two 4-float vectors
+ * (vector extensions: SSE2 on x86-64, NEON on ARM, scalar code elsewhere), which keeps
+ * the sums in registers where the plain loops above end up spilled or shuffled. Same
+ * operations, same order: elementwise vector multiply and add round like scalar ones. */
+typedef float lc_v4 __attribute__((vector_size(16)));
+
+static inline lc_v4 lc_load4(const float *p) {
+    lc_v4 v;
+    memcpy(&v, p, sizeof v);   /* an unaligned load */
+    return v;
+}
+
+#define LC_DOTS_V4(name, MC, NS)                                                           \
+    static FC_LC_NOINLINE void name(const float *restrict w, int64_t K,                   \
+                                    const float *restrict patch, int64_t ldp, float *out) { \
+        lc_v4 lo[(MC) * (NS)], hi[(MC) * (NS)];                                            \
+        for (int r = 0; r < (MC) * (NS); r++) lo[r] = hi[r] = (lc_v4){0, 0, 0, 0};         \
+        const int64_t kfull = K - K % LC_LANES;                                            \
+        for (int64_t k = 0; k < kfull; k += LC_LANES)                                      \
+            for (int m = 0; m < (MC); m++) {                                               \
+                const lc_v4 w0 = lc_load4(w + m * K + k), w1 = lc_load4(w + m * K + k + 4); \
+                for (int s = 0; s < (NS); s++) {                                           \
+                    const float *ps = patch + s * ldp + k;                                 \
+                    lo[m * (NS) + s] += w0 * lc_load4(ps);                                 \
+                    hi[m * (NS) + s] += w1 * lc_load4(ps + 4);                             \
+                }                                                                          \
+            }                                                                              \
+        if (kfull < K) {                                                                   \
+            for (int m = 0; m < (MC); m++) {                                               \
+                float t[LC_LANES];                                                         \
+                for (int l = 0; l < LC_LANES; l++)                                         \
+                    t[l] = kfull + l < K ? w[m * K + kfull + l] : 0.0f;                    \
+                const lc_v4 w0 = lc_load4(t), w1 = lc_load4(t + 4);                        \
+                for (int s = 0; s < (NS); s++) {                                           \
+                    const float *ps = patch + s * ldp + kfull;                             \
+                    lo[m * (NS) + s] += w0 * lc_load4(ps);                                 \
+                    hi[m * (NS) + s] += w1 * lc_load4(ps + 4);                             \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < (MC) * (NS); r++) {                                            \
+            float a[LC_LANES];                                                             \
+            memcpy(a, &lo[r], sizeof lo[r]);                                               \
+            memcpy(a + 4, &hi[r], sizeof hi[r]);                                           \
+            out[r] = lc_combine(a);                                                        \
+        }                                                                                  \
+    }
+
+LC_DOTS_V4(lc_dots_1x4, 1, LC_NS)
+LC_DOTS_V4(lc_dots_4x1, LC_MC, 1)
+LC_DOTS_V4(lc_dots_1x1, 1, 1)
+#else
 LC_DOTS(lc_dots_1x4, 1, LC_NS)
 LC_DOTS(lc_dots_4x1, LC_MC, 1)
 LC_DOTS(lc_dots_1x1, 1, 1)
+#endif
 
 /* The AVX2/FMA twin: one 8-float register per dot product holds the LC_LANES partial sums
  * (lane l sums the taps k = l mod 8, as above), each step a fused multiply-add, the tail a
@@ -220,12 +278,14 @@ static void lc_gather(const fc_lc2d_params *p, const float *x, int64_t n0, int64
             for (int64_t i = 0; i < KH; i++, dst += KW) {
                 const int64_t ih = ih0 + i;
                 if (ih < 0 || ih >= H || j_hi <= j_lo) {
-                    memset(dst, 0, (size_t)KW * sizeof(float));
+                    for (int64_t j = 0; j < KW; j++) dst[j] = 0.0f;
                     continue;
                 }
+                /* a plain loop, not memcpy: rows are kernel-wide (a few floats), where a
+                 * library call per row costs more than the copy */
                 const float *src = xn + (size_t)(c * H + ih) * (size_t)W + iw0;
                 for (int64_t j = 0; j < j_lo; j++) dst[j] = 0.0f;
-                memcpy(dst + j_lo, src + j_lo, (size_t)(j_hi - j_lo) * sizeof(float));
+                for (int64_t j = j_lo; j < j_hi; j++) dst[j] = src[j];
                 for (int64_t j = j_hi; j < KW; j++) dst[j] = 0.0f;
             }
     }
