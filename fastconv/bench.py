@@ -1339,6 +1339,8 @@ def add_arguments(p) -> None:
                         "'' for none)")
     p.add_argument("--json", metavar="OUT.json", help="write every figure to this file")
     p.add_argument("--plot", metavar="OUT.png", help="also draw the report (matplotlib)")
+    p.add_argument("--plot-threads", type=int, default=None, metavar="N",
+                   help="--plot: the thread count drawn (default: the largest measured)")
     p.add_argument("--list", action="store_true", help="list the selected cases and stop")
     p.add_argument("--stream-mb", type=float, default=None,
                    help="MB per triad array (default: 4x the last-level cache over 3 "
@@ -1397,6 +1399,9 @@ def command(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError as e:
             raise _err(f"--plot needs matplotlib ({e})") from None
+        if args.plot_threads is not None and args.plot_threads not in opts.threads:
+            raise _err(f"--plot-threads {args.plot_threads} is not among the measured "
+                       f"thread counts {opts.threads}")
     runner = Runner(opts)
     cases = all_cases(runner.bench_dir)
     if runner.bench_dir is None:
@@ -1418,7 +1423,7 @@ def command(args) -> int:
             json.dump(res, f, indent=1)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        plot(res, args.plot)
+        plot(res, args.plot, args.plot_threads)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
