@@ -219,7 +219,7 @@ def test_absurd_folded_shapes():
 # with tracemalloc (NumPy reports its buffers to it) in a fresh interpreter.
 PEAK_SCRIPT = textwrap.dedent(r"""
     import os, sys, tempfile, tracemalloc
-    sys.path.insert(0, os.path.join(os.getcwd(), "fuzz"))
+    sys.path.insert(0, sys.argv[2])   # the repository's fuzz/ folder (mutations.py)
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
     import fastconv as fc
@@ -270,7 +270,8 @@ def _peak(kind):
     import subprocess
     from conftest import package_root
     env = dict(os.environ, PYTHONPATH=package_root())
-    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, kind], capture_output=True,
+    fuzz_dir = str(TESTS_DIR.parent / "fuzz")
+    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, kind, fuzz_dir], capture_output=True,
                           text=True, timeout=300, cwd=package_root(), env=env)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert line, proc.stderr[-2000:]
