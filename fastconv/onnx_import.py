@@ -389,8 +389,26 @@ class _Ctx:
             batched = any(v.batched for v in inputs)
         return _V.rt(name, ps, batched)
 
+    def check_fold_size(self, elements: int, what: str, unsupported: bool = False) -> None:
+        """Refuse a constant of more elements than the file could justify (see fold_budget):
+        a ModelFormatError, or listed as unsupported where the fold itself is the operator."""
+        if elements > self.imp.fold_budget:
+            msg = (f"{what} is too large: it would build a constant of {elements:,} elements "
+                   f"at load, more than this file's budget of {self.imp.fold_budget:,} "
+                   f"(twice its weights, at least 1M)")
+            if unsupported:
+                self.unsupported(msg)
+            raise self.format_error(msg)
+
     def fold(self, fn: Callable, *vals: _V) -> _V:
         """fn evaluated on constant / batch-dependent values (NumPy)."""
+        try:      # an elementwise fold is as large as its inputs broadcast together
+            out_shape = np.broadcast_shapes(*[np.shape(v.value) for v in vals
+                                              if v.kind == "const"])
+        except ValueError:
+            out_shape = None                       # not elementwise: fn checks its own shapes
+        if out_shape is not None:
+            self.check_fold_size(math.prod(out_shape), "broadcasting its inputs")
         try:
             if any(v.kind == "shape" for v in vals):
                 outs = [np.asarray(fn(*[v.probes[k] if v.kind == "shape" else v.value
@@ -887,8 +905,7 @@ def ConstantOfShape(cx, input, *, value=None):
     fill = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
     if fill.size != 1:
         raise cx.format_error(f"value must hold one element, got {fill.size}")
-    if math.prod(dims) > (1 << 28):
-        raise cx.format_error(f"shape {dims} is too large to build at load")
+    cx.check_fold_size(math.prod(dims), f"shape {dims}")
     return _V.const(np.full(dims, fill[0], dtype=fill.dtype))
 
 
@@ -1070,6 +1087,10 @@ class _Importer:
         self.proto = proto
         self.graph = proto.graph
         self.opset = opset
+        # a folded constant may be as large as twice the file's own weights (transposes,
+        # sums of initializers) or 1M elements, never more: a 200-byte Tile or Expand must
+        # not make the loader build gigabytes
+        self.fold_budget = max(1 << 20, 2 * sum(math.prod(t.dims) for t in proto.graph.initializer))
         self.input_shapes = {k: tuple(int(s) for s in v) for k, v in (input_shapes or {}).items()}
         self._since: Dict[str, Optional[int]] = {}
         self._schemas: Dict[str, Any] = {}
@@ -1436,6 +1457,20 @@ class _Importer:
         node = cx.node
         if any(v is not None and v.kind == "shape" for v in ins) and cx.op not in _SHAPE_SAFE:
             cx.unsupported("its inputs depend on the batch size")
+
+        consts = [None if v is None or v.kind != "const" else np.asarray(v.value) for v in ins]
+        if cx.op == "Tile" and len(consts) >= 2 and all(c is not None for c in consts[:2]):
+            cx.check_fold_size(int(np.prod(np.asarray(consts[0].shape, np.float64)
+                                           * np.abs(consts[1].astype(np.float64).reshape(-1)[
+                                               :consts[0].ndim]))), "Tile", unsupported=True)
+        if cx.op == "Expand" and len(consts) >= 2 and all(c is not None for c in consts[:2]):
+            try:
+                out = np.broadcast_shapes(consts[0].shape,
+                                          tuple(int(d) for d in consts[1].reshape(-1)))
+            except (ValueError, TypeError, OverflowError):
+                out = None
+            if out is not None:
+                cx.check_fold_size(math.prod(out), "Expand", unsupported=True)
 
         def run(k):
             feeds = {}

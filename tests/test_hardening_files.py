@@ -196,6 +196,15 @@ def test_initializer_of_the_wrong_kind_or_size_for_the_operator():
     _raises(ShapeError, bn, "node 'bn' (BatchNormalization)", "mean", "(4,)")
 
 
+def test_activations_that_cannot_exist():
+    """fuzz finding (.fcz, the same in ONNX): a layer whose per-sample output needs more
+    bytes than the address space is refused when the model is built, naming the node."""
+    m = _model([helper.make_node("AveragePool", ["x"], ["y"], name="ap",
+                                 kernel_shape=[2, 2], pads=[2**30] * 4)],
+               [_vi("x", ["N", 3, 5, 5])], [_vi("y", ["N", 3, "H", "W"])])
+    _raises(ShapeError, m, "ap", "address space")
+
+
 def test_absurd_folded_shapes():
     cos = _model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
                   helper.make_node("Add", ["x", "c"], ["y"], name="add")],
@@ -279,11 +288,9 @@ def _peak(kind):
     return outcome, int(size), int(peak)
 
 
-@pytest.mark.xfail(strict=True, reason="owner fix needed (fastconv/onnx_import.py "
-                   "_Importer._fold_reference and _add): constant folds have no size limit, "
-                   "so a 200-byte file makes the loader build a 64 MB constant (and a "
-                   "float64 copy; 2 GB for 2**27 repeats); fuzz/probe finding, see SECURITY.md")
 def test_constant_fold_size_is_bounded():
+    """A 200-byte Tile must not make the loader build 64 MB: folds have a budget of twice
+    the file's weights (at least 1M elements)."""
     outcome, size, peak = _peak("onnx")
     assert outcome != "loaded"
     assert peak < (16 << 20), f"a {size}-byte ONNX file made load_onnx allocate {peak >> 20} MB"
@@ -474,6 +481,10 @@ FCZ_GRAPH_CASES = {
     "layer-type-list": (lambda d: _node(d, "relu").update(type=["ReLU"]), "'relu'"),
     "layer-type-null": (lambda d: _node(d, "relu").update(type=None), "'relu'"),
     "layer-type-base-class": (lambda d: _node(d, "relu").update(type="Layer"), "'relu'"),
+    # fuzz finding: activations that cannot exist loaded and failed at run time inside
+    # NumPy ("Maximum allowed dimension exceeded")
+    "pool-padding-2**30": (lambda d: _node(d, "pool")["config"].update(padding=2**30),
+                           "address space"),
 }
 
 
