@@ -9,7 +9,9 @@ one activation arena whose regions are reused once their tensors are dead.
 """
 from __future__ import annotations
 
+import math
 import statistics
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -181,6 +183,11 @@ class Model:
                                  f"got {got} ({list(n.inputs)})")
             in_shapes = [shapes[i] for i in n.inputs]
             shapes[n.name] = tuple(int(s) for s in n.layer.output_shape(in_shapes))
+            nbytes = 4 * math.prod(shapes[n.name])
+            if nbytes > sys.maxsize:
+                # (e.g. a pooling with 2**31 padding) no run could allocate it
+                raise ShapeError(f"{n.name}: output shape {shapes[n.name]} needs {nbytes} "
+                                 f"bytes per sample, more than the address space")
             fields[n.name] = n.layer.receptive_field([fields[i] for i in n.inputs], in_shapes)
         self.shapes: Dict[str, Shape] = shapes
         self.receptive_fields: Dict[str, ReceptiveField] = fields

@@ -117,7 +117,6 @@ esac
 
 echo "== running pytest under ASan+UBSan ($(date -u +%FT%TZ))"
 cd "$WORK/src"
-trap - INT    # (a background launch may have SIGINT ignored; the interrupt tests reset it)
 set +e
 python -c "import fastconv, sys; print('fastconv from', fastconv.__file__, fastconv.cpu_info())"
 python -m pytest -q -p no:cacheprovider "${DESELECT[@]}" "${TARGETS[@]}" "${PYTEST_ARGS[@]}" \
