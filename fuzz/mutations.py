@@ -563,19 +563,26 @@ def documented_fcz():
     return (ModelFormatError,)
 
 
-def run_loaded(model, max_elems: int = 1 << 20) -> None:
+def run_loaded(model, max_elems: int = 1 << 20) -> str:
     """Run a model that loaded on a batch of 2 zeros (and batch 0) unless its inputs are
-    too big to feed; a loaded model must run. Any exception propagates."""
+    too big to feed; a loaded model must run. Returns "loaded", or "too big to run" when
+    its activations cannot be allocated (MemoryError, the documented outcome of a size
+    the machine cannot hold; at load time a MemoryError is a finding). Any other
+    exception propagates."""
     feeds = {}
     for name, shape in model.input_shapes.items():
         if int(np.prod(shape, dtype=object)) * 2 > max_elems:
-            return
+            return "loaded"
         feeds[name] = np.zeros((2,) + tuple(shape), np.float32)
-    out = model.run(feeds)
+    try:
+        out = model.run(feeds)
+    except MemoryError:
+        return "too big to run"
     assert set(out) == set(model.output_names)
     for k, v in out.items():
         assert v.shape[0] == 2 and v.dtype == np.float32, (k, v.shape, v.dtype)
     model.run({k: v[:0] for k, v in feeds.items()})
+    return "loaded"
 
 
 def check_onnx(data: bytes, run: bool = True) -> str:
@@ -588,9 +595,7 @@ def check_onnx(data: bytes, run: bool = True) -> str:
         if not str(e):
             raise AssertionError(f"{type(e).__name__} without a message")
         return type(e).__name__
-    if run:
-        run_loaded(model)
-    return "loaded"
+    return run_loaded(model) if run else "loaded"
 
 
 def check_fcz(data: bytes, path: str, run: bool = True) -> str:
@@ -608,9 +613,7 @@ def check_fcz(data: bytes, path: str, run: bool = True) -> str:
         if path not in str(e):
             raise AssertionError(f"ModelFormatError does not name the path: {e}")
         return type(e).__name__
-    if run:
-        run_loaded(model)
-    return "loaded"
+    return run_loaded(model) if run else "loaded"
 
 
 Checker = Callable[[bytes], str]
