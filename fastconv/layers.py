@@ -296,6 +296,18 @@ class Layer:
             arr = np.array(arr, dtype=np.float32, order="C", copy=True)
         return arr
 
+    def _weight_and_bias(self, weight, bias_value, wshape, fan_in: int, bshape, seed) -> None:
+        """params["weight"] (given, else He-initialised from `seed`) and, when use_bias,
+        params["bias"] (given, else zeros): the shared rule of the weighted layers."""
+        self.params["weight"] = self._param(
+            weight, "weight", wshape,
+            lambda: _he_normal(wshape, fan_in, np.random.default_rng(seed)))
+        if self.use_bias:
+            self.params["bias"] = self._param(bias_value, "bias", bshape,
+                                              lambda: np.zeros(bshape, np.float32))
+        elif bias_value is not None:
+            raise ValueError(f"{self.label}: bias_value given but bias=False")
+
 
 # ================================================================== convolution
 
@@ -337,19 +349,7 @@ class _ConvBase(Layer):
         self.seed = seed
         wshape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         fan_in = math.prod(wshape[1:])
-        rng = None
-
-        def he():
-            nonlocal rng
-            rng = np.random.default_rng(seed)
-            return _he_normal(wshape, fan_in, rng)
-
-        self.params["weight"] = self._param(weight, "weight", wshape, he)
-        if self.use_bias:
-            self.params["bias"] = self._param(bias_value, "bias", (self.out_channels,),
-                                              lambda: np.zeros(self.out_channels, np.float32))
-        elif bias_value is not None:
-            raise ValueError(f"{where}: bias_value given but bias=False")
+        self._weight_and_bias(weight, bias_value, wshape, fan_in, (self.out_channels,), seed)
 
     @property
     def weight(self) -> np.ndarray:
@@ -990,14 +990,8 @@ class Linear(Layer):
         self.use_bias = bool(bias)
         self.seed = seed
         wshape = (self.out_features, self.in_features)
-        self.params["weight"] = self._param(
-            weight, "weight", wshape,
-            lambda: _he_normal(wshape, self.in_features, np.random.default_rng(seed)))
-        if self.use_bias:
-            self.params["bias"] = self._param(bias_value, "bias", (self.out_features,),
-                                              lambda: np.zeros(self.out_features, np.float32))
-        elif bias_value is not None:
-            raise ValueError(f"{self.label}: bias_value given but bias=False")
+        self._weight_and_bias(weight, bias_value, wshape, self.in_features,
+                              (self.out_features,), seed)
 
     @property
     def weight(self) -> np.ndarray:
@@ -1245,15 +1239,8 @@ class LocallyConnected2d(Layer):
         wshape = self.out_size + (self.out_channels, self.in_channels) + self.kernel_size
         fan_in = self.in_channels * math.prod(self.kernel_size)
         F._check_alloc(wshape, where)
-        self.params["weight"] = self._param(
-            weight, "weight", wshape,
-            lambda: _he_normal(wshape, fan_in, np.random.default_rng(seed)))
-        bshape = (self.out_channels,) + self.out_size
-        if self.use_bias:
-            self.params["bias"] = self._param(bias_value, "bias", bshape,
-                                              lambda: np.zeros(bshape, np.float32))
-        elif bias_value is not None:
-            raise ValueError(f"{where}: bias_value given but bias=False")
+        self._weight_and_bias(weight, bias_value, wshape, fan_in,
+                              (self.out_channels,) + self.out_size, seed)
 
     @classmethod
     def from_conv(cls, conv: "Conv2d", input_size, name: Optional[str] = None
