@@ -72,6 +72,29 @@ static inline int64_t fc_out_size(int64_t in, int64_t pad_begin, int64_t pad_end
     return out;
 }
 
+/* Flush-to-zero and denormals-are-zero for the span of a kernel's parallel region.
+ * A subnormal float in an input, weight or partial sum makes each FMA touching it take a
+ * microcode assist (100x and more slower); with FTZ (results) and DAZ (operands) set in
+ * MXCSR such values count as zero. MXCSR is per thread, so every OpenMP region body sets
+ * it on entry and puts the thread's own mode back before it ends: the caller's NumPy and
+ * anything else on that thread keep IEEE gradual underflow.
+ *     fc_fpmode m = fc_flush_denormals();  ...kernel work...  fc_restore_fpmode(m); */
+#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
+#include <xmmintrin.h>
+typedef unsigned int fc_fpmode;
+#define FC_MXCSR_FTZ_DAZ 0x8040u /* bit 15 FTZ, bit 6 DAZ */
+static inline fc_fpmode fc_flush_denormals(void) {
+    fc_fpmode m = _mm_getcsr();
+    _mm_setcsr(m | FC_MXCSR_FTZ_DAZ);
+    return m;
+}
+static inline void fc_restore_fpmode(fc_fpmode m) { _mm_setcsr(m); }
+#else
+typedef int fc_fpmode;
+static inline fc_fpmode fc_flush_denormals(void) { return 0; }
+static inline void fc_restore_fpmode(fc_fpmode m) { (void)m; }
+#endif
+
 static inline int fc_clamp_threads(int n) { return n < 1 ? 1 : n; }
 
 #endif /* FC_INTERNAL_H */
