@@ -373,7 +373,12 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
         /* dynamic: on a shared machine a thread that loses its core does not hold up the
          * others; which thread computes an item never changes its bits */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads)
+#endif
+        {
+        const fc_fpmode fpm = fc_flush_denormals(); /* per thread, see fc_internal.h */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, chunk)
 #endif
         for (int64_t it = 0; it < items; it++) {
             const int64_t plane = by_plane ? it : it / Ho;
@@ -394,6 +399,8 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
                 kt.width(&L, &r);
             }
         }
+        fc_restore_fpmode(fpm);
+        }
         return FC_OK;
     }
 
@@ -411,6 +418,7 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
 #pragma omp parallel num_threads(nthreads)
 #endif
     {
+        const fc_fpmode fpm = fc_flush_denormals(); /* per thread, see fc_internal.h */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -442,6 +450,7 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
             if (nb == 8) kt.c8(&L, &r);
             else kt.c16(&L, &r);
         }
+        fc_restore_fpmode(fpm);
     }
     return FC_OK;
 }

@@ -338,7 +338,7 @@ static inline void a_prefetch_step(a_prefetch *c) {
 /* The work of thread `tid` of a team of `nth`. Every thread runs the same jc / pc loops
  * (so barriers and worksharing loops match up); the rectangle of tiles it computes in a
  * jc block comes from choose_grid, a function of the block shape and nth only. */
-static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
+static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
     const gemm_impl *g = x->g;
     const size_t mr = g->mr, nr = g->nr;
     const size_t mtiles = cdiv(x->m, mr);
@@ -448,6 +448,14 @@ static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
     }
 }
 
+/* One thread's share, with subnormals flushed to zero for its duration (MXCSR is per
+ * thread; see fc_flush_denormals). */
+static void gemm_thread(const gemm_ctx *x, size_t tid, size_t nth) {
+    const fc_fpmode fpm = fc_flush_denormals();
+    gemm_thread_work(x, tid, nth);
+    fc_restore_fpmode(fpm);
+}
+
 /* The driver proper, shared by fc_sgemm and fc_sgemm_ex: arguments already validated,
  * workspace at least as large as the plan pl for implementation g. */
 static void gemm_drive(const fc_gemm_ex_args *e, const gemm_impl *g, const gemm_plan *pl,
@@ -516,11 +524,13 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
         for (t = 0; t < nt; t++) {
             size_t j0, j1;
             split_range(n, (size_t)nt, (size_t)t, &j0, &j1);
+            const fc_fpmode fpm = fc_flush_denormals(); /* one chunk per thread */
             if (j1 > j0)
                 g.gemv(m, j1 - j0, (size_t)args->k, args->a, (ptrdiff_t)args->rs_a,
                        args->b + (ptrdiff_t)j0 * args->cs_b, (ptrdiff_t)args->cs_b, args->c + j0,
                        rs_c, args->accumulate != 0, args->bias_m,
                        args->bias_n ? args->bias_n + j0 : NULL, args->relu != 0);
+            fc_restore_fpmode(fpm);
         }
         return FC_OK;
     }

@@ -88,8 +88,10 @@ static inline fc_fpmode fc_flush_denormals(void) {
     _mm_setcsr(m | FC_MXCSR_FTZ_DAZ);
     return m;
 }
+static inline fc_fpmode fc_current_fpmode(void) { return _mm_getcsr(); }
 static inline void fc_restore_fpmode(fc_fpmode m) { _mm_setcsr(m); }
 #else
+static inline fc_fpmode fc_current_fpmode(void) { return 0; }
 typedef int fc_fpmode;
 static inline fc_fpmode fc_flush_denormals(void) { return 0; }
 static inline void fc_restore_fpmode(fc_fpmode m) { (void)m; }

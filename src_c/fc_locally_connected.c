@@ -340,6 +340,7 @@ fc_status fc_locally_connected2d(const fc_lc2d_params *p, const float *x, const 
 #pragma omp parallel num_threads(team) if (team > 1)
 #endif
     {
+        const fc_fpmode fpm = fc_flush_denormals(); /* per thread, see fc_internal.h */
 #ifdef _OPENMP
         float *buf = (float *)(ws + (size_t)omp_get_thread_num() * slot);
 #pragma omp for schedule(static)
@@ -387,6 +388,7 @@ fc_status fc_locally_connected2d(const fc_lc2d_params *p, const float *x, const 
                 }
             }
         }
+        fc_restore_fpmode(fpm);
     }
     return FC_OK;
 }

@@ -278,6 +278,9 @@ static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) 
 #endif
     {
         float buf[POOL_BUF] __attribute__((aligned(64)));
+        /* averages flush subnormals (sums of them are slow); a max is exact and fast, so
+         * max pooling keeps them */
+        const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -290,6 +293,7 @@ static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) 
                 if (++oh == p->out_h) { oh = 0; plane++; }
             }
         }
+        fc_restore_fpmode(fpm);
     }
 }
 

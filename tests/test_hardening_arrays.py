@@ -395,6 +395,42 @@ def test_denormal_inputs_are_computed_or_flushed(isa):
     assert np.max(np.abs(got - ref_linear(lx, lw))) <= 2 * 50 * TINY
 
 
+def _caller_keeps_gradual_underflow() -> bool:
+    """True while this thread's MXCSR still has FTZ and DAZ off: NumPy's float32
+    arithmetic on subnormals gives subnormals, not 0."""
+    a = np.array([1e-41, 3e-41], dtype=F32)
+    return bool(np.all(a * F32(0.5) > 0)) and bool(np.all(a + a > 0))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kernels_flush_subnormals_and_restore_the_callers_mode(isa, threads):
+    """The arithmetic kernels run with flush-to-zero and denormals-are-zero (the documented
+    fix for the 100x slowdown subnormals cause): an all-subnormal input gives exact zeros
+    through conv (both algorithms), linear and average pooling, while max pooling keeps
+    the values exactly; afterwards the calling thread still has IEEE gradual underflow."""
+    rng = np.random.default_rng(5)
+    xd = (rng.uniform(0.5, 1, (2, 16, 9, 9)) * 1e-41).astype(F32)
+    w = rng.uniform(0.5, 1, (24, 16, 3, 3)).astype(F32)
+    old = fc.get_num_threads()
+    fc.set_num_threads(threads)
+    try:
+        assert _caller_keeps_gradual_underflow()
+        for algo in ("direct", "im2col"):
+            assert np.all(fc.conv2d(xd, w, padding=1, algo=algo) == 0), algo
+            assert _caller_keeps_gradual_underflow(), algo
+        dw = rng.uniform(0.5, 1, (16, 1, 3, 3)).astype(F32)      # width kernel path
+        assert np.all(fc.conv2d(xd, dw, padding=1, groups=16, algo="direct") == 0)
+        lx = (rng.uniform(0.5, 1, (1, 40)) * 1e-40).astype(F32)   # the dot-product path
+        lw = rng.uniform(0.5, 1, (9, 40)).astype(F32)
+        assert np.all(fc.linear(lx, lw) == 0)
+        assert np.all(fc.linear(np.repeat(lx, 16, 0), lw) == 0)   # the packed GEMM path
+        assert np.all(fc.avg_pool2d(xd, 3, stride=1, padding=1) == 0)
+        assert np.array_equal(fc.max_pool2d(xd, 2), ref_max_pool2d(xd, 2).astype(F32))
+        assert _caller_keeps_gradual_underflow()
+    finally:
+        fc.set_num_threads(old)
+
+
 # --------------------------------------------------------------------------- absurd sizes
 
 HUGE_SCRIPT = textwrap.dedent(r"""
