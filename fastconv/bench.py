@@ -65,7 +65,8 @@ from fastconv._bench_peers import (CANNOT_SERVE, CONV_TOL, NET_TOL, PEERS, POOL_
 from fastconv._bench_shapes import (ConvShape, PoolShape, ShapesFileError,
                                     load_shapes, make_conv_inputs, make_pool_input)
 from fastconv._bench_timing import (call_stats, cpu_count, cpu_model, loadavg,
-                                    measure_bandwidth, measure_peaks, time_interleaved)
+                                    measure_bandwidth, measure_peaks, peak_warning,
+                                    time_interleaved)
 
 __all__ = ["Options", "Runner", "all_cases", "select", "markdown", "summary_markdown",
            "plot", "tune", "tune_table", "command", "add_arguments", "load_shapes",
@@ -594,6 +595,9 @@ def markdown(res: dict) -> str:
                f"{t} thread(s) **{g:.1f} GFLOP/s**" for t, g in m["fma_peak_gflops"].items()),
            f"- triad bandwidth ({m['stream_megabytes_per_array']:.0f} MB per array): "
            + ", ".join(f"{t} thread(s) **{g:.1f} GB/s**" for t, g in m["bandwidth_gbs"].items())]
+    runs = {t: r.get("start", []) + r.get("end", []) for t, r in m["fma_peak_runs"].items()}
+    out += ["- " + w for w in peak_warning(runs)]
+    out += [f"- note: {n}" for n in meta.get("notes", [])]
     out += ["", "### Summary: median ms side by side, the faster fastconv algorithm "
             "against each peer", summary_markdown(res), "",
             "### Every implementation: min / median / p90 over all timed calls"]
