@@ -1,4 +1,4 @@
-"""Pooling speed, one pytest-benchmark group per row of bench/shapes/pool2d.csv
+"""Pooling speed, one pytest-benchmark group per row of fastconv/data/shapes/pool2d.csv
 (op = max, or avg with count_include_pad=False as in ONNX's AveragePool default).
 
 Rows: fastconv, ONNX Runtime, PyTorch (the peers skipped with a reason when missing).
@@ -7,13 +7,12 @@ output written once. Results are checked once against NumPy; no time is asserted
 """
 import functools
 
-import pytest
-from fastconv_bench_conftest import (fastconv_pool_runner, load_pool_shapes,
-                                     make_pool_input, numpy_pool2d, ort_pool_runner,
-                                     torch_pool_runner)
+from fastconv._bench_peers import (POOL_TOL, fastconv_pool_runner, numpy_pool2d,
+                                   onnx_pool, ort_runner, torch_pool_runner)
+from fastconv._bench_shapes import load_pool_shapes, make_pool_input
 
 _SHAPES = {s.name: s for s in load_pool_shapes()}
-_TOL = 1e-5   # max pooling is exact; the average differs from the reference by rounding
+_TOL = POOL_TOL
 
 
 @functools.lru_cache(maxsize=2)
@@ -24,26 +23,26 @@ def _case(name):
 
 
 def _group(s):
-    return f"pool2d {s.name} ({s.bytes_moved / 1e6:.1f} MB)"
+    return f"pool2d {s.name} ({s.bytes / 1e6:.1f} MB)"
 
 
 def test_pool_fastconv(run_bench, fc, pool_shape):
     s = pool_shape
     x, ref = _case(s.name)
-    run_bench(_group(s), "fastconv", fastconv_pool_runner(fc, s, x), ref=ref, tol=_TOL,
-              work=s.bytes_moved, unit="GB/s")
+    run_bench(_group(s), "fastconv", fastconv_pool_runner(s, x), ref=ref, tol=_TOL,
+              work=s.bytes, unit="GB/s")
 
 
 def test_pool_onnxruntime(run_bench, ort, threads, pool_shape):
     s = pool_shape
     x, ref = _case(s.name)
     onnx, rt = ort
-    run_bench(_group(s), "onnxruntime", ort_pool_runner(onnx, rt, s, x, threads), ref=ref,
-              tol=_TOL, work=s.bytes_moved, unit="GB/s")
+    run_bench(_group(s), "onnxruntime", ort_runner(rt, onnx_pool(onnx, s), threads, x), ref=ref,
+              tol=_TOL, work=s.bytes, unit="GB/s")
 
 
 def test_pool_torch(run_bench, torch, pool_shape):
     s = pool_shape
     x, ref = _case(s.name)
     run_bench(_group(s), "torch", torch_pool_runner(torch, s, x), ref=ref, tol=_TOL,
-              work=s.bytes_moved, unit="GB/s")
+              work=s.bytes, unit="GB/s")

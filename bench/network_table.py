@@ -51,11 +51,14 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--rss-worker
                         return int(line.split()[1])
             return None
 
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.path.insert(0, root)
         if engine == "ort":
             import onnxruntime as ort
+            # fastconv's package (its extension) is loaded here too, for the shared
+            # session options; that is before the baseline, so it is not counted
+            from fastconv._bench_peers import ort_options
         else:
-            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            sys.path.insert(0, root)
             import fastconv as fc
             fc.set_num_threads(threads)
         shape = json.loads(os.environ["FASTCONV_NET_INPUT_SHAPE"])
@@ -82,10 +85,8 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--rss-worker
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import gc  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -95,21 +96,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-
-
-def ort_options(ort, threads: int):
-    """The session options of bench/conftest.py's _ort_session: `threads` intra-op
-    threads, one inter-op, sequential, all graph optimisations, no spinning after a run
-    (a spinning idle ORT worker takes the core the next fastconv trial needs)."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if os.environ.get("FASTCONV_BENCH_ORT_SPIN", "0") != "1":
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.log_severity_level = 3
-    return so
 
 
 # ---------------------------------------------------------------- networks
@@ -151,10 +137,15 @@ def _load(name, filename):
     return mod
 
 
-ST = _load("fastconv_speed_table", "speed_table.py")   # helpers: formatting, peaks, Ctx
-C = ST.C                                                 # bench/conftest.py
-np = C.np
+ST = _load("fastconv_speed_table", "speed_table.py")   # the scripts' header, notes, peaks
+fc = ST.fc
+np = ST.np
 EXPORT = _load("fastconv_onnx_from_model", "onnx_from_model.py")
+from fastconv._bench_format import isa_label, threads_label  # noqa: E402
+from fastconv._bench_peers import import_optional, isa, ort_options  # noqa: E402
+from fastconv.bench import parse_threads  # noqa: E402
+from fastconv._bench_timing import (BLAS_SETTLE_S, call_stats, cpu_count,  # noqa: E402
+                                    cpu_flags, cpu_model, loadavg, time_interleaved)
 
 CHECK_TOL = 1e-4          # fastconv against ORT, relative to the output's scale
 STEP_RATIO_MAX = 1.05     # the issue: network time within 5% of the sum of step times
@@ -165,41 +156,21 @@ f_ms, f_num, f_ratio = ST.f_ms, ST.f_num, ST.f_ratio
 
 
 # ---------------------------------------------------------------- timing
-def time_calls(runners, est, repeats, min_trial, settle=ST.SETTLE_S):
-    """Like speed_table.time_interleaved, but every call is timed on its own.
-    runners: {name: zero-arg callable}, warm; est: {name: seconds per call}. Returns
-    {name: {"calls": [s, ...], "trials": [mean s per call of each trial]}}."""
-    names = list(runners)
-    calls = {n: max(1, min(MAX_CALLS, math.ceil(min_trial / max(est[n], 1e-7))))
-             for n in names}
-    out = {n: {"calls": [], "trials": [], "calls_per_trial": calls[n]} for n in names}
-    clock = time.perf_counter
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for r in range(repeats):
-            k = r % len(names)
-            for n in names[k:] + names[:k]:
-                f, m = runners[n], calls[n]
-                if settle:
-                    time.sleep(settle)
-                ts = []
-                for _ in range(m):
-                    t0 = clock()
-                    f()
-                    ts.append(clock() - t0)
-                out[n]["calls"] += ts
-                out[n]["trials"].append(sum(ts) / m)
-    finally:
-        if gc_was:
-            gc.enable()
-    return out
+def time_calls(runners, est, repeats, min_trial):
+    """The shared interleaved loop (fastconv._bench_timing) with `repeats` rounds, every
+    call timed on its own. runners: {name: zero-arg callable}, warm; est: {name: seconds
+    per call}. Returns {name: {"calls": [s, ...], "trials": [mean s per call of each
+    trial], "calls_per_trial": n}}."""
+    tm = time_interleaved(runners, min_trial=min_trial, min_rounds=repeats,
+                          max_rounds=repeats, max_calls=MAX_CALLS, est=est)
+    return {n: {"calls": tm.samples[n], "trials": tm.trials[n],
+                "calls_per_trial": tm.calls_per_trial[n]} for n in runners}
 
 
 def stats(samples):
-    v = sorted(samples)
-    return {"median_s": statistics.median(v), "min_s": v[0],
-            "p90_s": float(np.percentile(v, 90)), "n": len(v)}
+    c = call_stats(samples)
+    return {"median_s": c["median_ms"] / 1e3, "min_s": c["min_ms"] / 1e3,
+            "p90_s": c["p90_ms"] / 1e3, "n": c["calls"]}
 
 
 def warm(fn, times=2):
@@ -371,7 +342,7 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
         _, est["steps"] = warm(steps_pass, 1)
         in_order.clear()
         runners["steps"] = steps_pass
-    time.sleep(ST.OPENBLAS_SETTLE_S)   # let any worker pool left spinning by the setup sleep
+    time.sleep(BLAS_SETTLE_S)   # let any worker pool left spinning by the setup sleep
     times = time_calls(runners, est, a.repeats, a.min_trial)
     if in_order:
         times.pop("steps")
@@ -450,7 +421,7 @@ def render_speed(ctx):
                 if io is not None and io > STEP_RATIO_MAX:
                     loose_io.append(f"{r['title']} b{batch} ({io:.3f})")
         say("")
-        say(f"#### Whole networks, {t} thread{'s' if t > 1 else ''} "
+        say(f"#### Whole networks, {threads_label(t)}, {isa_label(isa())} "
             f"(measured FMA peak {f_num(peak)} GFLOP/s)")
         say("")
         say(table(head, rows, left=1))
@@ -494,8 +465,8 @@ def render_rss(ctx):
     if not rows:
         return
     say("")
-    say(f"#### Peak memory (RSS), {ctx.args.rss_threads} thread"
-        f"{'s' if ctx.args.rss_threads > 1 else ''}, each in a fresh process")
+    say(f"#### Peak memory (RSS), {threads_label(ctx.args.rss_threads)}, "
+        f"{isa_label(isa())}, each in a fresh process")
     say("")
     say(table(["network", "batch", "weights MiB", "fastconv arena MiB",
                "fastconv packed weights MiB", "fastconv built: peak / after MiB",
@@ -535,8 +506,8 @@ def render_layers(ctx):
                              f_num(sum(seq.values()) if seq else None, 3), "100",
                              f"{osum:.3f}", f_ratio(osum / total), f"{total - osum:.3f}"])
                 say("")
-                say(f"#### Per step: {r['title']}, batch {batch}, {t} thread"
-                    f"{'s' if t > 1 else ''}")
+                say(f"#### Per step: {r['title']}, batch {batch}, {threads_label(t)}, "
+                    f"{isa_label(isa())}")
                 say("")
                 say(table(["step", "fastconv ms (profile)", "fastconv ms (in order)",
                            "% of fastconv", "ORT ms", "fastconv/ORT", "fastconv - ORT ms"],
@@ -552,24 +523,10 @@ def render_layers(ctx):
 
 
 # ---------------------------------------------------------------- main
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:
-        ncpu = os.cpu_count() or 1
+    ncpu = cpu_count()
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 3 repeats, 50 ms trials, 2 profile repeats, one warm-up "
                         "call, 0.2 s peak runs, only the smallest default batch")
@@ -595,11 +552,9 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="OUT.json", help="also write every sample to this file")
     a = p.parse_args(argv)
     try:
-        a.threads = [int(v) for v in a.threads.split(",") if v.strip()]
-    except ValueError:
-        p.error(f"--threads: expected integers like 1,2, got {a.threads!r}")
-    if not a.threads or min(a.threads) < 1:
-        p.error("--threads: thread counts must be >= 1")
+        a.threads = parse_threads(a.threads)
+    except ValueError as e:
+        p.error(str(e))
     a.networks = [v.strip() for v in a.networks.split(",") if v.strip()]
     unknown = sorted(set(a.networks) - set(NETWORKS))
     if unknown or not a.networks:
@@ -633,11 +588,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    fc, why = C.import_fastconv()
-    if fc is None:
-        sys.exit(f"network_table: {why}")
-    onnx, why_onnx = C.import_optional("onnx")
-    ort, why_ort = C.import_optional("onnxruntime")
+    onnx, why_onnx = import_optional("onnx")
+    ort, why_ort = import_optional("onnxruntime")
     if onnx is None or ort is None:
         ort = None
     ctx = ST.Ctx(a, fc, onnx, ort)
@@ -645,7 +597,7 @@ def main(argv=None):
         info = fc.cpu_info()
     except Exception as e:
         info = {"error": str(e)}
-    load0 = ST.loadavg()
+    load0 = loadavg()
     started = datetime.datetime.now().isoformat(timespec="seconds")
     t_start = time.perf_counter()
 
@@ -653,17 +605,14 @@ def main(argv=None):
     for name in a.networks:
         run_network(ctx, name)
     ST.measure_peaks(ctx, "end")
-    for t, runs in ctx.peak_runs.items():
-        allp = runs.get("start", []) + runs.get("end", [])
-        ctx.peaks[t] = max(allp) if allp else None
-    load1 = ST.loadavg()
+    load1 = loadavg()
     wall = time.perf_counter() - t_start
 
     say("### fastconv whole-network latency against ONNX Runtime")
     say("")
-    say(f"- {started}; {ST.cpu_model()}, {os.cpu_count()} logical CPUs, "
+    say(f"- {started}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
         f"{platform.platform()}; whole run {wall / 60:.1f} min")
-    say(f"- fastconv `{fc.__file__}`, cpu_info `{info}`")
+    say(f"- fastconv `{fc.__file__}`: **{isa_label(isa())}**; cpu_info `{info}`")
     say(f"- numpy {np.__version__}; onnx {getattr(onnx, '__version__', 'n/a')}; onnxruntime "
         f"{ort.__version__ if ort else 'not available: ' + str(why_ort or why_onnx)} "
         f"(CPUExecutionProvider, all graph optimisations, intra_op_num_threads = threads, "
@@ -673,22 +622,8 @@ def main(argv=None):
         f"{a.profile_repeats} repeats; weights: the builders' He init with seed 0, the "
         f"same arrays exported to ONNX; input: standard normal, seed 1")
     say(f"- load average (1/5/15 min) at start {load0}, at end {load1}")
-    say("- measured FMA peak (fastconv._kernels.fma_peak, best of 3 runs at the start and "
-        "3 at the end): " + "; ".join(
-            f"{t} thread{'s' if t > 1 else ''}: **{f_num(p)} GFLOP/s** (start "
-            + "/".join(f"{v:.0f}" for v in ctx.peak_runs[t].get("start", []))
-            + ", end " + "/".join(f"{v:.0f}" for v in ctx.peak_runs[t].get("end", []))
-            + ")" for t, p in ctx.peaks.items()))
-    t1 = min(ctx.peaks)
-    p1 = ctx.peaks[t1]
-    for t, runs in ctx.peak_runs.items():
-        allp = runs.get("start", []) + runs.get("end", [])
-        low = min(allp) if allp else None
-        if p1 and low and low < 0.85 * p1 * t / t1:
-            say(f"- **warning**: a {t}-thread peak run gave only {low:.0f} GFLOP/s "
-                f"({low / p1 * t1:.2f}x the best {t1}-thread one, ideal {t / t1:.0f}x): "
-                f"other jobs took cores during this run, so its {t}-thread rows may not be "
-                f"representative; the interleaved ratios suffer less than the times")
+    for line in ST.peak_lines(ctx):
+        say(line)
     if "avx512f" in cpu_flags() and "avx512" not in str(info.get("isa", "")):
         say("- this CPU has AVX-512 (avx512f) and fastconv runs its AVX2 kernels: the peak "
             "above is the AVX2 one (8-wide FMAs). ONNX Runtime's MLAS runs AVX-512 kernels "
@@ -712,17 +647,10 @@ def main(argv=None):
     for i, n in enumerate(ctx.notes, 1):
         say(f"[{i}] {n}")
     if a.json:
-        doc = {"meta": {"date": started, "cpu": ST.cpu_model(), "platform": platform.platform(),
-                        "fastconv_cpu_info": info, "numpy": np.__version__,
-                        "onnxruntime": getattr(ort, "__version__", None),
-                        "loadavg_start": load0, "loadavg_end": load1, "wall_s": wall,
-                        "args": dict(vars(a))},
-               "fma_peak_gflops": ctx.peaks, "fma_peak_runs": ctx.peak_runs,
-               "notes": ctx.notes, **ctx.result}
-        with open(a.json, "w") as f:
-            json.dump(doc, f, indent=1, default=str)
-        progress(f"wrote {a.json}")
-
+        ST.write_json(ctx, a.json, {
+            "date": started, "fastconv_cpu_info": info,
+            "onnxruntime": getattr(ort, "__version__", None),
+            "loadavg_start": load0, "loadavg_end": load1, "wall_s": wall})
 
 if __name__ == "__main__":
     main()

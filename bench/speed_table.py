@@ -4,13 +4,13 @@
     python bench/speed_table.py [--quick] [--threads 1,2] [--repeats N] [--json out.json]
                                 [--sections conv,gemm,pool]
 
-(a) conv: every row of bench/shapes/conv2d.csv at each thread count: median ms, GFLOP/s
+(a) conv: every row of fastconv/data/shapes/conv2d.csv at each thread count: median ms, GFLOP/s
     and % of the FMA peak measured in this run, for fastconv `direct` and `im2col`; ONNX
     Runtime ms; the ratio of speeds fastconv-best / ORT (>1 = fastconv faster); the
     speedup over the first thread count.
 (b) gemm: the 9 VGG-16 im2col GEMMs (M = Co, K = Ci*9, N = H*W), fastconv._kernels.sgemm
     against numpy.matmul in float32 (OpenBLAS), with the geometric mean of the ratios.
-(c) pool: bench/shapes/pool2d.csv, fastconv against ORT, ms, GB/s and ratio.
+(c) pool: fastconv/data/shapes/pool2d.csv, fastconv against ORT, ms, GB/s and ratio.
 
 Method: every implementation is run once and checked against a NumPy reference, then
 timed in trials interleaved within each repeat (direct, im2col, ORT, direct, ... with the
@@ -40,78 +40,44 @@ if __name__ == "__main__":
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import gc  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
+import _tree  # noqa: E402  (the repository's fastconv first)
 
-def _load_common():
-    """bench/conftest.py as a plain module: the shapes, inputs and peer runners that the
-    pytest suite uses, so both time the same calls."""
-    name = "fastconv_bench_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-C = _load_common()
-np = C.np
+fc = _tree.import_fastconv()
+import numpy as np  # noqa: E402
+from fastconv import _kernels  # noqa: E402
+from fastconv._bench_format import (fmt_ms, fmt_num as f_num, fmt_ratio as f_ratio,  # noqa: E402
+                                    isa_label, md_table as table, threads_label)
+from fastconv._bench_peers import (CONV_TOL, POOL_TOL, blas_info,  # noqa: E402
+                                   blas_limits, conv_algorithms, fastconv_conv_runner,
+                                   fastconv_pool_runner, import_optional, isa, max_rel_err,
+                                   numpy_im2col_conv2d, numpy_pool2d, onnx_conv, onnx_pool,
+                                   ort_runner)
+from fastconv._bench_shapes import (gemm_shapes, load_conv_shapes,  # noqa: E402
+                                    load_pool_shapes, make_conv_inputs, make_gemm_inputs,
+                                    make_pool_input)
+from fastconv.bench import parse_threads  # noqa: E402
+from fastconv._bench_timing import (cpu_count, cpu_model, loadavg,  # noqa: E402
+                                    measure_peaks as _measure_peaks, peak_warning,
+                                    time_interleaved as _time_interleaved)
 
 # How often each distinct shape occurs in VGG-16 (for the whole-stack line).
 VGG16_MULTIPLICITY = {"vgg16_conv3_2": 2, "vgg16_conv4_2": 2, "vgg16_conv5_1": 3}
+GEMM_TOL = 1e-3
 
 
 # ---------------------------------------------------------------- timing
-SETTLE_S = 0.01  # idle gap before each trial: longer than libgomp's spin-wait (ORT's
-# workers are told not to spin, bench/conftest.py)
-# OpenBLAS's worker threads spin for about 2**28 cycles (0.1 s here) after a call before
-# they sleep; at 2 threads a shorter gap left them spinning on the core that the next
-# fastconv trial needed (measured: fastconv's 2-thread SGEMM at 1-thread speed).
-OPENBLAS_SETTLE_S = 0.3
-
-
-def time_interleaved(runners, repeats, min_trial, settle=SETTLE_S):
+def time_interleaved(runners, repeats, min_trial, threads=1):
     """runners: {name: zero-arg callable}, each already warm. Returns {name: [seconds per
-    call, one per repeat]}: trials alternate between runners inside every repeat, the
-    first runner rotating from one repeat to the next. Before each trial the process
-    sleeps `settle` seconds, so worker threads that the previous library leaves
-    spin-waiting (OpenMP, ORT's pool, OpenBLAS) have gone to sleep and do not steal the
-    cores from the next trial."""
-    names = list(runners)
-    calls = {}
-    for n in names:                      # calibrate: calls per trial for ~min_trial s
-        t0 = time.perf_counter()
-        runners[n]()
-        dt = time.perf_counter() - t0
-        calls[n] = max(1, min(1000, math.ceil(min_trial / max(dt, 1e-7))))
-    out = {n: [] for n in names}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for r in range(repeats):
-            k = r % len(names)
-            for n in names[k:] + names[:k]:
-                f, m = runners[n], calls[n]
-                if settle:
-                    time.sleep(settle)
-                t0 = time.perf_counter()
-                for _ in range(m):
-                    f()
-                out[n].append((time.perf_counter() - t0) / m)
-    finally:
-        if gc_was:
-            gc.enable()
-    return out
+    call, the mean of each of `repeats` trials]}: the shared interleaved loop
+    (fastconv._bench_timing) with a fixed number of rounds."""
+    tm = _time_interleaved(runners, min_trial=min_trial, min_rounds=repeats,
+                           max_rounds=repeats, max_calls=1000, threads=threads)
+    return tm.trials
 
 
 def summarise(times, errs, label, digits=2):
@@ -132,24 +98,9 @@ def gmean(v):
 
 
 # ---------------------------------------------------------------- formatting
-def f_ms(s):
-    return "n/a" if s is None else (f"{s * 1e3:.2f}" if s * 1e3 < 100 else f"{s * 1e3:.1f}")
-
-
-def f_num(x, nd=1):
-    return "n/a" if x is None else f"{x:.{nd}f}"
-
-
-def f_ratio(x):
-    return "n/a" if x is None else f"{x:.2f}x"
-
-
-def table(header, rows, left=1):
-    """Markdown table; the first `left` columns left-aligned, the rest right-aligned."""
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i < left else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+def f_ms(sec):
+    """Seconds as milliseconds (n/a for None)."""
+    return fmt_ms(None if sec is None else sec * 1e3)
 
 
 def say(*a):
@@ -207,7 +158,7 @@ def _try_runner(ctx, what, where, make, ref, tol):
     except Exception as e:
         ctx.note(what, f"{type(e).__name__}: {e}", where)
         return None, None
-    err = C.max_rel_err(out, ref) if ref is not None else None
+    err = max_rel_err(out, ref) if ref is not None else None
     if err is not None and err > tol:
         ctx.note(what, f"WRONG RESULT, max relative error {err:.3g} > {tol}; timed anyway, "
                        f"marked !", where)
@@ -215,35 +166,35 @@ def _try_runner(ctx, what, where, make, ref, tol):
 
 
 def conv_section(ctx):
-    a, fc = ctx.args, ctx.fc
-    shapes = pick(ctx, C.load_conv_shapes())
+    a = ctx.args
+    shapes = pick(ctx, load_conv_shapes())
     res = {s.name: {"shape": s.__dict__, "flops": s.flops, "threads": {}} for s in shapes}
     for s in shapes:
-        x, w, b = C.make_conv_inputs(s)
-        ref = C.numpy_im2col_conv2d(x, w, b, **s.conv_kwargs())
+        x, w, b = make_conv_inputs(s)
+        ref = numpy_im2col_conv2d(x, w, b, **s.kwargs())
         for t in a.threads:
             fc.set_num_threads(t)
             runners, errs = {}, {}
-            for algo in ("direct", "im2col"):
+            for algo in conv_algorithms():   # packing on every call: fc.conv2d
                 fn, errs[algo] = _try_runner(
                     ctx, f"fastconv conv2d algo={algo}", (s.name, t),
-                    lambda algo=algo: C.fastconv_conv_runner(fc, s, x, w, b, algo),
-                    ref, C.CONV_TOL)
+                    lambda algo=algo: fastconv_conv_runner(s, x, w, b, algo, prepared=False),
+                    ref, CONV_TOL)
                 if fn:
                     runners[algo] = fn
             fn, errs["prepared"] = _try_runner(
                 ctx, "fastconv prepare_conv2d algo=auto", (s.name, t),
-                lambda: C.fastconv_prepared_runner(fc, s, x, w, b), ref, C.CONV_TOL)
+                lambda: fastconv_conv_runner(s, x, w, b, "auto"), ref, CONV_TOL)
             if fn:
                 runners["prepared"] = fn
             if ctx.ort:
                 fn, errs["ort"] = _try_runner(
                     ctx, "onnxruntime Conv", (s.name, t),
-                    lambda: C.ort_conv_runner(ctx.onnx, ctx.ort, s, x, w, b, t),
-                    ref, C.CONV_TOL)
+                    lambda: ort_runner(ctx.ort, onnx_conv(ctx.onnx, s, w, b), t, x),
+                    ref, CONV_TOL)
                 if fn:
                     runners["ort"] = fn
-            times = time_interleaved(runners, a.repeats, a.min_trial)
+            times = time_interleaved(runners, a.repeats, a.min_trial, t)
             res[s.name]["threads"][t] = summarise(times, errs, f"conv {s.name:<16} t={t}")
     ctx.result["conv"] = res
 
@@ -255,17 +206,18 @@ def passed(d, tol):
 
 def render_conv(ctx):
     a = ctx.args
-    shapes = pick(ctx, C.load_conv_shapes())
+    shapes = pick(ctx, load_conv_shapes())
     res = ctx.result["conv"]
     t0 = a.threads[0]
 
     def good(d, key):
         """Median of a row that passed its check (a wrong result is never 'best')."""
-        return d.get(key, {}).get("median_s") if passed(d.get(key), C.CONV_TOL) else None
+        return d.get(key, {}).get("median_s") if passed(d.get(key), CONV_TOL) else None
 
+    algos = conv_algorithms()
     for t in a.threads:
         head = ["layer", "GFLOP"]
-        for algo in ("direct", "im2col"):
+        for algo in algos:
             head += [f"{algo} ms", f"{algo} GFLOP/s", f"{algo} % peak"]
         head += ["ORT ms", "ORT GFLOP/s", "best/ORT", "auto prepacked ms", "prepacked/ORT"]
         if t != t0:
@@ -276,11 +228,11 @@ def render_conv(ctx):
         for s in shapes:
             d = res[s.name]["threads"][t]
             row = [s.name, f"{s.flops / 1e9:.2f}"]
-            best = min([v for v in (good(d, "direct"), good(d, "im2col")) if v], default=None)
-            for algo in ("direct", "im2col"):
+            best = min([v for v in (good(d, a) for a in algos) if v], default=None)
+            for algo in algos:
                 m = d.get(algo, {}).get("median_s")
                 g = s.flops / m * 1e-9 if m else None
-                flag = "" if passed(d.get(algo), C.CONV_TOL) else "!"
+                flag = "" if passed(d.get(algo), CONV_TOL) else "!"
                 row += [f_ms(m) + flag, f_num(g),
                         f_num(100 * g / peak if g and peak else None)]
             om = good(d, "ort")
@@ -294,8 +246,7 @@ def render_conv(ctx):
                 prep_ratios.append(om / pm)
             if t != t0:
                 d0 = res[s.name]["threads"][t0]
-                b0 = min([v for v in (good(d0, "direct"), good(d0, "im2col")) if v],
-                         default=None)
+                b0 = min([v for v in (good(d0, a) for a in algos) if v], default=None)
                 o0 = good(d0, "ort")
                 row += [f_ratio(b0 / best if b0 and best else None),
                         f_ratio(o0 / om if o0 and om else None)]
@@ -308,7 +259,7 @@ def render_conv(ctx):
                     stack["ok"] = False
             rows.append(row)
         say("")
-        say(f"#### Conv2d, batch 1, {t} thread{'s' if t > 1 else ''} "
+        say(f"#### Conv2d, batch 1, {threads_label(t)}, {isa_label(isa())} "
             f"(measured FMA peak {f_num(peak)} GFLOP/s)")
         say("")
         say(table(head, rows))
@@ -327,29 +278,25 @@ def render_conv(ctx):
 
 
 def gemm_section(ctx):
-    a, fc = ctx.args, ctx.fc
-    sgemm, why = C.fastconv_sgemm(fc)
-    if sgemm is None:
-        ctx.note("GEMM table skipped", why)
-        return
-    shapes = pick(ctx, C.gemm_shapes())
+    a = ctx.args
+    sgemm = _kernels.sgemm
+    shapes = pick(ctx, gemm_shapes())
     res = {}
     for s in shapes:
-        A, B = C.make_gemm_inputs(s)
+        A, B = make_gemm_inputs(s)
         ref = np.matmul(A, B)
         res[s.name] = {"m": s.m, "k": s.k, "n": s.n, "flops": s.flops, "threads": {}}
         for t in a.threads:
             fc.set_num_threads(t)
-            with C.blas_limits(t):
+            with blas_limits(t):
                 runners, errs = {}, {}
                 fn, errs["fastconv"] = _try_runner(ctx, "fastconv sgemm", (s.name, t),
-                                                   lambda: (lambda: sgemm(A, B)), ref, 1e-3)
+                                                   lambda: (lambda: sgemm(A, B)), ref, GEMM_TOL)
                 if fn:
                     runners["fastconv"] = fn
                 np.matmul(A, B)
                 runners["numpy"] = lambda: np.matmul(A, B)
-                times = time_interleaved(runners, a.repeats, a.min_trial,
-                                         settle=OPENBLAS_SETTLE_S if t > 1 else SETTLE_S)
+                times = time_interleaved(runners, a.repeats, a.min_trial, t)
             res[s.name]["threads"][t] = summarise(times, errs, f"gemm {s.name:<16} t={t}")
     ctx.result["gemm"] = res
 
@@ -358,7 +305,7 @@ def render_gemm(ctx):
     if "gemm" not in ctx.result:
         return
     a = ctx.args
-    shapes = pick(ctx, C.gemm_shapes())
+    shapes = pick(ctx, gemm_shapes())
     res = ctx.result["gemm"]
     for t in a.threads:
         peak = ctx.peaks.get(t)
@@ -380,7 +327,7 @@ def render_gemm(ctx):
                          f_ms(nm), f_num(ng), f_num(100 * ng / peak if peak else None),
                          f_ratio(r)])
         say("")
-        say(f"#### SGEMM on the VGG-16 im2col shapes, {t} thread{'s' if t > 1 else ''} "
+        say(f"#### SGEMM on the VGG-16 im2col shapes, {threads_label(t)}, {isa_label(isa())} "
             f"(measured FMA peak {f_num(peak)} GFLOP/s)")
         say("")
         say(table(head, rows))
@@ -392,25 +339,25 @@ def render_gemm(ctx):
 
 def pool_section(ctx):
     a, fc = ctx.args, ctx.fc
-    shapes = pick(ctx, C.load_pool_shapes())
+    shapes = pick(ctx, load_pool_shapes())
     res = {}
     for s in shapes:
-        x = C.make_pool_input(s)
-        ref = C.numpy_pool2d(x, s.op, s.kernel, s.stride, s.padding)
-        res[s.name] = {"shape": s.__dict__, "bytes": s.bytes_moved, "threads": {}}
+        x = make_pool_input(s)
+        ref = numpy_pool2d(x, s.op, s.kernel, s.stride, s.padding)
+        res[s.name] = {"shape": s.__dict__, "bytes": s.bytes, "threads": {}}
         for t in a.threads:
             fc.set_num_threads(t)
             runners, errs = {}, {}
             fn, errs["fastconv"] = _try_runner(ctx, f"fastconv {s.op}_pool2d",
                                                (s.name, t),
-                                               lambda: C.fastconv_pool_runner(fc, s, x),
+                                               lambda: fastconv_pool_runner(s, x),
                                                ref, 1e-5)
             if fn:
                 runners["fastconv"] = fn
             if ctx.ort:
                 fn, errs["ort"] = _try_runner(
                     ctx, "onnxruntime pool", (s.name, t),
-                    lambda: C.ort_pool_runner(ctx.onnx, ctx.ort, s, x, t), ref, 1e-5)
+                    lambda: ort_runner(ctx.ort, onnx_pool(ctx.onnx, s), t, x), ref, POOL_TOL)
                 if fn:
                     runners["ort"] = fn
             times = time_interleaved(runners, a.repeats, a.min_trial)
@@ -421,7 +368,7 @@ def pool_section(ctx):
 
 def render_pool(ctx):
     a = ctx.args
-    shapes = pick(ctx, C.load_pool_shapes())
+    shapes = pick(ctx, load_pool_shapes())
     res = ctx.result["pool"]
     for t in a.threads:
         head = ["pool", "op", "input", "MB moved", "fastconv ms", "fastconv GB/s",
@@ -435,14 +382,14 @@ def render_pool(ctx):
             ok = passed(d.get("fastconv"), 1e-5) and passed(d.get("ort"), 1e-5)
             rows.append([
                 s.name, f"{s.op} {s.kernel}x{s.kernel}/s{s.stride}/p{s.padding}",
-                "x".join(map(str, s.input_shape[1:])), f"{s.bytes_moved / 1e6:.1f}",
+                "x".join(map(str, s.input_shape[1:])), f"{s.bytes / 1e6:.1f}",
                 f_num(fm * 1e3 if fm else None, 3) + flag,
-                f_num(s.bytes_moved / fm * 1e-9 if fm else None),
+                f_num(s.bytes / fm * 1e-9 if fm else None),
                 f_num(om * 1e3 if om else None, 3),
-                f_num(s.bytes_moved / om * 1e-9 if om else None),
+                f_num(s.bytes / om * 1e-9 if om else None),
                 f_ratio(om / fm if om and fm and ok else None)])
         say("")
-        say(f"#### Pooling, batch 1, {t} thread{'s' if t > 1 else ''} "
+        say(f"#### Pooling, batch 1, {threads_label(t)}, {isa_label(isa())} "
             f"(GB/s = input read once + output written once)")
         say("")
         say(table(head, rows, left=3))
@@ -452,10 +399,7 @@ def render_pool(ctx):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:
-        ncpu = os.cpu_count() or 1
+    ncpu = cpu_count()
     p.add_argument("--quick", action="store_true",
                    help="3 repeats, 20 ms trials, 0.2 s peak runs (a smoke run)")
     p.add_argument("--threads", default=",".join(map(str, sorted({1, ncpu}))),
@@ -470,11 +414,9 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="OUT.json", help="also write every trial to this file")
     a = p.parse_args(argv)
     try:
-        a.threads = [int(v) for v in a.threads.split(",") if v.strip()]
-    except ValueError:
-        p.error(f"--threads: expected integers like 1,2, got {a.threads!r}")
-    if not a.threads or min(a.threads) < 1:
-        p.error("--threads: thread counts must be >= 1")
+        a.threads = parse_threads(a.threads)
+    except ValueError as e:
+        p.error(str(e))
     a.only = [v.strip() for v in a.only.split(",") if v.strip()]
     a.sections = [v.strip() for v in a.sections.split(",") if v.strip()]
     if set(a.sections) - {"conv", "gemm", "pool"}:
@@ -488,41 +430,48 @@ def parse_args(argv=None):
     return a
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def peak_lines(ctx):
+    """The header lines of the FMA peaks measured in the run, and a warning where a run
+    fell far below the 1-thread best times the threads (the scripts share them)."""
+    line = ("- measured FMA peak (fastconv._kernels.fma_peak, best of 3 runs at the start "
+            "and 3 at the end): " + "; ".join(
+                f"{threads_label(t)}: **{f_num(p)} GFLOP/s** (start "
+                + "/".join(f"{x:.0f}" for x in ctx.peak_runs[t].get("start", []))
+                + ", end " + "/".join(f"{x:.0f}" for x in ctx.peak_runs[t].get("end", []))
+                + ")" for t, p in ctx.peaks.items()))
+    runs = {t: r.get("start", []) + r.get("end", []) for t, r in ctx.peak_runs.items()}
+    return [line] + ["- " + w for w in peak_warning(runs)]
 
 
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
+def write_json(ctx, path, meta):
+    """Every figure of the run (the scripts share the layout): meta (plus the machine,
+    the ISA and the arguments), the peaks, the notes and the sections' results."""
+    doc = {"meta": {**meta, "cpu": cpu_model(), "platform": platform.platform(),
+                    "numpy": np.__version__, "isa": isa(),
+                    "algorithms": conv_algorithms(), "args": dict(vars(ctx.args))},
+           "fma_peak_gflops": ctx.peaks, "fma_peak_runs": ctx.peak_runs,
+           "notes": ctx.notes, **ctx.result}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    progress(f"wrote {path}")
 
 
 def measure_peaks(ctx, when):
-    for t in ctx.args.threads:
-        ps = [C.fastconv_fma_peak(t, ctx.args.peak_seconds) for _ in range(3)]
-        ps = [p for p in ps if p]
-        ctx.peak_runs.setdefault(t, {})[when] = ps
+    """FMA peak runs at every thread count; after the "end" runs ctx.peaks holds the
+    best of each thread count's runs (the roof of the whole run)."""
+    for t, ps in _measure_peaks(ctx.args.threads, ctx.args.peak_seconds).items():
+        ctx.peak_runs.setdefault(int(t), {})[when] = ps
         progress(f"  FMA peak, {t} thread(s), {when}: "
                  + ", ".join(f"{p:.1f}" for p in ps) + " GFLOP/s")
+    for t, runs in ctx.peak_runs.items():
+        allp = runs.get("start", []) + runs.get("end", [])
+        ctx.peaks[t] = max(allp) if allp else None
 
 
 def main(argv=None):
     a = parse_args(argv)
-    fc, why = C.import_fastconv()
-    if fc is None:
-        sys.exit(f"speed_table: {why}")
-    onnx, why_onnx = C.import_optional("onnx")
-    ort, why_ort = C.import_optional("onnxruntime")
+    onnx, why_onnx = import_optional("onnx")
+    ort, why_ort = import_optional("onnxruntime")
     if onnx is None or ort is None:
         ort = None
     ctx = Ctx(a, fc, onnx, ort)
@@ -533,7 +482,7 @@ def main(argv=None):
         info = fc.cpu_info()
     except Exception as e:
         info = {"error": str(e)}
-    binfo = C.blas_info()
+    binfo = blas_info()
     load0 = loadavg()
     started = datetime.datetime.now().isoformat(timespec="seconds")
 
@@ -550,15 +499,13 @@ def main(argv=None):
         progress("pools ...")
         pool_section(ctx)
     measure_peaks(ctx, "end")
-    for t, runs in ctx.peak_runs.items():
-        allp = runs.get("start", []) + runs.get("end", [])
-        ctx.peaks[t] = max(allp) if allp else None
     load1 = loadavg()
 
     say("### fastconv speed tables")
     say("")
     say(f"- {started}; {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()}")
-    say(f"- fastconv `{fc.__file__}`, cpu_info `{info}`")
+    say(f"- fastconv `{fc.__file__}`: **{isa_label(isa())}**, conv algorithms "
+        f"{', '.join(conv_algorithms())}; cpu_info `{info}`")
     say(f"- numpy {np.__version__}; onnxruntime "
         f"{ort.__version__ if ort else 'not available: ' + str(why_ort or why_onnx)}")
     if removed:
@@ -579,24 +526,8 @@ def main(argv=None):
         f"{a.min_trial * 1e3:.0f} ms; medians shown; `!` marks a result that failed its "
         f"check against NumPy")
     say(f"- load average (1/5/15 min) at start {load0}, at end {load1}")
-    say("- measured FMA peak (fastconv._kernels.fma_peak, best of 3 runs at the start and "
-        "3 at the end): " + "; ".join(
-            f"{t} thread{'s' if t > 1 else ''}: **{f_num(p)} GFLOP/s** (start "
-            + "/".join(f"{x:.0f}" for x in ctx.peak_runs[t].get("start", []))
-            + ", end " + "/".join(f"{x:.0f}" for x in ctx.peak_runs[t].get("end", []))
-            + ")"
-            for t, p in ctx.peaks.items()))
-    t1 = min(ctx.peaks)
-    p1 = ctx.peaks[t1]
-    for t, runs in ctx.peak_runs.items():
-        allp = runs.get("start", []) + runs.get("end", [])
-        low = min(allp) if allp else None
-        if p1 and low and low < 0.85 * p1 * t / t1:
-            say(f"- **warning**: a {t}-thread peak run gave only {low:.0f} GFLOP/s "
-                f"({low / p1 * t1:.2f}x the best {t1}-thread one, ideal {t / t1:.0f}x): "
-                f"other jobs took cores during this run (see the load average), so its "
-                f"{t}-thread rows may not be representative; the interleaved ratios "
-                f"suffer less than the absolute times")
+    for line in peak_lines(ctx):
+        say(line)
     if any(d.get("internal_api") == "openblas" and str(d.get("architecture", "")).lower()
            in ("skylakex", "cooperlake", "sapphirerapids") for d in binfo):
         say("- NumPy's OpenBLAS runs AVX-512 kernels here; the FMA peak above is the AVX2 "
@@ -621,19 +552,11 @@ def main(argv=None):
         say(f"[{i}] {n}")
 
     if a.json:
-        doc = {
-            "meta": {"date": started, "cpu": cpu_model(), "platform": platform.platform(),
-                     "fastconv_cpu_info": info, "numpy": np.__version__,
-                     "onnxruntime": getattr(ort, "__version__", None),
-                     "openblas_env_removed": removed, "blas": binfo,
-                     "loadavg_start": load0, "loadavg_end": load1,
-                     "args": dict(vars(a))},
-            "fma_peak_gflops": ctx.peaks, "fma_peak_runs": ctx.peak_runs,
-            "notes": ctx.notes, **ctx.result}
-        with open(a.json, "w") as f:
-            json.dump(doc, f, indent=1, default=str)
-        progress(f"wrote {a.json}")
-
+        write_json(ctx, a.json, {
+            "date": started, "fastconv_cpu_info": info,
+            "onnxruntime": getattr(ort, "__version__", None),
+            "openblas_env_removed": removed, "blas": binfo,
+            "loadavg_start": load0, "loadavg_end": load1})
 
 if __name__ == "__main__":
     main()

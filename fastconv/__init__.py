@@ -11,7 +11,7 @@ from fastconv.functional import (
     avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_workspace_bytes, cpu_info,
     PreparedConv2d, get_num_threads, global_avg_pool2d, global_max_pool2d, linear, max_pool1d,
     max_pool2d, prepare_conv2d, relu, set_num_threads, softmax,
-    stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn,
+    stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn, conv_algorithms,
 )
 from fastconv.functional import locally_connected2d
 
@@ -58,7 +58,7 @@ __all__ = [
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
-    "get_num_threads", "cpu_info",
+    "get_num_threads", "cpu_info", "conv_algorithms",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
     "locally_connected2d", "LocallyConnected2d",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",

@@ -11,32 +11,32 @@ What is measured, in this order:
 1. the FMA peak (``_kernels.fma_peak``, best of three runs per thread count, once at the
    start and once at the end) and the memory bandwidth (``_kernels.stream_triad``, a
    STREAM-like triad over arrays much larger than the last-level cache);
-2. every case (a conv layer of ``bench/shapes/conv2d.csv``, a pool of
-   ``bench/shapes/pool2d.csv``, a whole network) at every thread count: each
-   implementation is built, run twice (warm-up) and checked against a reference; then
-   all implementations of the case are timed in rounds of interleaved trials (the first
-   one rotating each round, a short idle gap before each trial so that spinning worker
-   threads of the previous library have gone to sleep), every call timed on its own,
-   until every implementation's median moved by less than ``stable_tol`` from one round
-   to the next (or the round/time budget is spent). Reported: min / median / p90 ms over
-   all calls, GFLOP/s and % of the FMA peak (GB/s and % of the bandwidth for pools), and
-   ``vs <peer>`` = peer median / fastconv median (> 1: fastconv faster).
+2. every case (a conv layer of ``fastconv/data/shapes/conv2d.csv``, a pool of
+   ``fastconv/data/shapes/pool2d.csv``, a whole network) at every thread count: each
+   implementation (one row per conv algorithm of ``fc.conv_algorithms()``, and each
+   peer) is built, run twice (warm-up) and checked against a reference; an algorithm
+   that cannot serve the layer is listed as n/a with its reason. Then all
+   implementations of the case are timed in rounds of interleaved trials
+   (fastconv._bench_timing.time_interleaved) until every median is stable (or the
+   round/time budget is spent). Reported: min / median / p90 ms over all calls, GFLOP/s
+   and % of the FMA peak (GB/s and % of the bandwidth for pools), and ``vs <peer>`` =
+   peer median / fastconv median (> 1: fastconv faster).
 
+Every table title and the JSON's ``meta.isa`` say which kernel family ran.
 Progress goes to stderr between cases (tqdm or rich when installed, else plain lines),
 never inside a timed region; the markdown tables go to stdout; ``--json`` writes every
 figure (the fields are documented in bench/README.md).
 
-The shapes are read from the repository's ``bench/shapes/*.csv`` (the same files the
-pytest-benchmark suite reads): found next to the package (an in-place build), under the
-current directory, or where ``--bench-dir`` / ``$FASTCONV_BENCH_DIR`` points.
+The shapes are package data (fastconv._bench_shapes), so an installed fastconv runs the
+whole layer suite; the repository's bench/ folder (found next to the package, under the
+current directory, or given by ``--bench-dir`` / ``$FASTCONV_BENCH_DIR``) is needed only
+for the ONNX exporter of the built networks' ONNX Runtime rows.
 """
 from __future__ import annotations
 
-import csv
 import datetime
 import fnmatch
 import gc
-import importlib
 import importlib.util
 import json
 import math
@@ -47,29 +47,34 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 import fastconv as fc
 from fastconv import _kernels
+from fastconv._bench_format import (NA, fmt_ms as _ms, fmt_num as _f, isa_label, md_table,
+                                    threads_label)
+from fastconv._bench_peers import (CANNOT_SERVE, CONV_TOL, NET_TOL, PEERS, POOL_TOL,
+                                   Peers, blas_limits, conv_algorithms,
+                                   fastconv_conv_runner, fastconv_pool_runner, isa,
+                                   max_rel_err, numpy_conv_runner, numpy_im2col_conv2d,
+                                   numpy_pool2d, onnx_conv, onnx_pool, ort_runner,
+                                   torch_conv_runner, torch_model_runner,
+                                   torch_pool_runner, version)
+from fastconv._bench_shapes import (ConvShape, PoolShape, ShapesFileError,
+                                    load_shapes, make_conv_inputs, make_pool_input)
+from fastconv._bench_timing import (call_stats, cpu_count, cpu_model, loadavg,
+                                    measure_bandwidth, measure_peaks, peak_warning,
+                                    time_interleaved)
+
+__all__ = ["Options", "Runner", "all_cases", "select", "markdown", "summary_markdown",
+           "plot", "tune", "tune_table", "command", "add_arguments", "load_shapes",
+           "torch_model_runner", "SCHEMA", "QUICK_CASES"]
 
 SCHEMA = "fastconv-bench/1"
-TORCH_VERSION = "2.13.0"          # the torch the peers are measured with (oracles extra)
-PEERS = ("onnxruntime", "torch", "numpy")
-CONV_TOL = 1e-3                   # float32 sums of thousands of terms vs a float32 BLAS
-POOL_TOL = 1e-5
-NET_TOL = 1e-3
-SETTLE_S = 0.01                   # idle before a trial: longer than libgomp's spin
-BLAS_SETTLE_S = 0.3               # OpenBLAS workers spin ~2^28 cycles after a call
-ONNX_OPSET = 17
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DIGITS_ONNX = DATA_DIR / "digits_vgg.onnx"
-
-CONV_HEADER = ["name", "batch", "in_channels", "height", "width", "out_channels",
-               "kernel_h", "kernel_w", "stride", "padding", "dilation", "groups"]
-POOL_HEADER = ["name", "op", "batch", "channels", "height", "width", "kernel", "stride",
-               "padding"]
 
 # The --quick subset (when no --filter is given): one case per family, small enough
 # that the whole run stays under a minute on two cores.
@@ -108,13 +113,6 @@ class Options:
         return o
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def default_threads() -> List[int]:
     """1 .. all cores: powers of two and the core count."""
     n = cpu_count()
@@ -137,475 +135,28 @@ def parse_threads(text: str) -> List[int]:
 
 # ====================================================================== environment
 
-def loadavg() -> Optional[List[float]]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(name: str) -> Optional[str]:
-    try:
-        from importlib.metadata import version
-        return version(name)
-    except Exception:
-        return None
+EXPORTER = "onnx_from_model.py"
 
 
 def find_bench_dir(explicit: Optional[str] = None) -> Optional[Path]:
-    """The repository's bench/ folder (it holds shapes/conv2d.csv), or None."""
+    """The repository's bench/ folder (it holds the ONNX exporter of the networks), or
+    None; the layer shapes do not need it (they are package data)."""
     cands = [explicit, os.environ.get("FASTCONV_BENCH_DIR")]
     cands += [Path(__file__).resolve().parent.parent / "bench", Path.cwd() / "bench"]
     for c in cands:
-        if c and (Path(c) / "shapes" / "conv2d.csv").is_file():
+        if c and (Path(c) / EXPORTER).is_file():
             return Path(c)
     if explicit:
-        raise FileNotFoundError(f"{explicit}: no shapes/conv2d.csv there")
+        raise FileNotFoundError(f"{explicit}: no {EXPORTER} there")
     return None
 
 
-# ====================================================================== shapes
-
-def _out(size, k, s, p, d=1):
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    name: str
-    batch: int
-    in_channels: int
-    height: int
-    width: int
-    out_channels: int
-    kernel_h: int
-    kernel_w: int
-    stride: int
-    padding: int
-    dilation: int
-    groups: int
-
-    @property
-    def out_hw(self):
-        return (_out(self.height, self.kernel_h, self.stride, self.padding, self.dilation),
-                _out(self.width, self.kernel_w, self.stride, self.padding, self.dilation))
-
-    @property
-    def input_shape(self):
-        return (self.batch, self.in_channels, self.height, self.width)
-
-    @property
-    def weight_shape(self):
-        return (self.out_channels, self.in_channels // self.groups, self.kernel_h,
-                self.kernel_w)
-
-    @property
-    def output_shape(self):
-        return (self.batch, self.out_channels) + self.out_hw
-
-    @property
-    def flops(self) -> int:
-        return (2 * math.prod(self.output_shape) * (self.in_channels // self.groups)
-                * self.kernel_h * self.kernel_w)
-
-    @property
-    def bytes(self) -> int:
-        """Least traffic: input, weights, bias and output moved once (float32)."""
-        return 4 * (math.prod(self.input_shape) + math.prod(self.weight_shape)
-                    + self.out_channels + math.prod(self.output_shape))
-
-    def kwargs(self) -> dict:
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups)
-
-    def describe(self) -> str:
-        ho, wo = self.out_hw
-        extra = "".join([f" s{self.stride}" if self.stride > 1 else "",
-                         f" d{self.dilation}" if self.dilation > 1 else "",
-                         f" g{self.groups}" if self.groups > 1 else ""])
-        return (f"{self.kernel_h}x{self.kernel_w}{extra} {self.in_channels}->"
-                f"{self.out_channels} @{self.height}x{self.width}"
-                + (f" b{self.batch}" if self.batch > 1 else ""))
-
-
-@dataclass(frozen=True)
-class PoolShape:
-    name: str
-    op: str
-    batch: int
-    channels: int
-    height: int
-    width: int
-    kernel: int
-    stride: int
-    padding: int
-
-    @property
-    def input_shape(self):
-        return (self.batch, self.channels, self.height, self.width)
-
-    @property
-    def output_shape(self):
-        return (self.batch, self.channels,
-                _out(self.height, self.kernel, self.stride, self.padding),
-                _out(self.width, self.kernel, self.stride, self.padding))
-
-    @property
-    def bytes(self) -> int:
-        return 4 * (math.prod(self.input_shape) + math.prod(self.output_shape))
-
-    @property
-    def ops(self) -> int:
-        """Window taps (compares or adds): the pool's 'work' for the roofline."""
-        return math.prod(self.output_shape) * self.kernel * self.kernel
-
-    def describe(self) -> str:
-        return (f"{self.op} {self.kernel}x{self.kernel}/s{self.stride}"
-                + (f"/p{self.padding}" if self.padding else "")
-                + f" on {self.channels}x{self.height}x{self.width}"
-                + (f" b{self.batch}" if self.batch > 1 else ""))
-
-
-def _read_csv(path: Path, header: list) -> List[dict]:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        got = next(reader)
-        if got != header:
-            raise ValueError(f"{path}: header {got} != {header}")
-        return [dict(zip(header, r)) for r in reader if r and not r[0].startswith("#")]
-
-
-def load_shapes(bench_dir: Path):
-    """(conv shapes, pool shapes) of bench_dir/shapes/*.csv."""
-    conv = [ConvShape(r["name"], *(int(r[k]) for k in CONV_HEADER[1:]))
-            for r in _read_csv(bench_dir / "shapes" / "conv2d.csv", CONV_HEADER)]
-    pool = [PoolShape(r["name"], r["op"], *(int(r[k]) for k in POOL_HEADER[2:]))
-            for r in _read_csv(bench_dir / "shapes" / "pool2d.csv", POOL_HEADER)]
-    return conv, pool
-
-
-# ====================================================================== references
-
-def max_rel_err(out, ref) -> float:
-    """max |out - ref| / max(1, max |ref|); inf on a shape mismatch."""
-    out = np.asarray(out)
-    if out.shape != ref.shape:
-        return float("inf")
-    if not ref.size:
-        return 0.0
-    scale = max(1.0, float(np.max(np.abs(ref))))
-    return float(np.max(np.abs(out.astype(np.float64) - ref))) / scale
-
-
-def numpy_im2col_conv2d(x, w, b, stride, padding, dilation, groups=1):
-    """The BLAS baseline: im2col with sliding_window_view (one copy), then matmul."""
-    if groups != 1:
-        raise ValueError("the NumPy im2col baseline covers groups=1 only")
-    n, ci = x.shape[:2]
-    co, _, kh, kw = w.shape
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    eh, ew = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(x, (eh, ew), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
-    ho, wo = win.shape[2], win.shape[3]
-    cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
-        n, ci * kh * kw, ho * wo)
-    y = np.matmul(w.reshape(co, ci * kh * kw), cols)
-    if b is not None:
-        y += b[None, :, None]
-    return y.reshape(n, co, ho, wo)
-
-
-def numpy_pool2d(x, op, kernel, stride, padding):
-    fill = -np.inf if op == "max" else 0.0
-    p = padding
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kernel, kernel), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride]
-    if op == "max":
-        return win.max(axis=(4, 5))
-    ones = np.pad(np.ones(x.shape[2:], np.float32), p)
-    cnt = np.lib.stride_tricks.sliding_window_view(ones, (kernel, kernel))[::stride, ::stride]
-    return (win.sum(axis=(4, 5), dtype=np.float64) / cnt.sum(axis=(2, 3))).astype(np.float32)
-
-
-# ====================================================================== peers
-
-class Peers:
-    """The optional peers found: modules and versions, or the reason each is absent."""
-
-    def __init__(self, wanted: Sequence[str]):
-        self.onnx = self.ort = self.torch = None
-        self.numpy = "numpy" in wanted
-        self.why: Dict[str, str] = {}
-        if "onnxruntime" in wanted:
-            try:
-                self.onnx = importlib.import_module("onnx")
-                self.ort = importlib.import_module("onnxruntime")
-            except Exception as e:
-                self.onnx = self.ort = None
-                self.why["onnxruntime"] = f"not installed ({type(e).__name__}: {e})"
-        if "torch" in wanted:
-            try:
-                torch = importlib.import_module("torch")
-                v = str(torch.__version__)
-                if v.split("+")[0] != TORCH_VERSION:
-                    self.why["torch"] = (f"torch {v} is installed; the torch peer is "
-                                         f"measured with torch=={TORCH_VERSION} only")
-                else:
-                    self.torch = torch
-            except Exception as e:
-                self.why["torch"] = f"not installed ({type(e).__name__}: {e})"
-        for p in wanted:
-            if p not in PEERS:
-                self.why[p] = f"unknown peer (known: {', '.join(PEERS)})"
-
-    def versions(self) -> dict:
-        return {"numpy": np.__version__,
-                "onnx": getattr(self.onnx, "__version__", None),
-                "onnxruntime": getattr(self.ort, "__version__", None),
-                "torch": getattr(self.torch, "__version__", None),
-                "threadpoolctl": _version("threadpoolctl")}
-
-    def set_threads(self, t: int) -> None:
-        fc.set_num_threads(t)
-        if self.torch is not None:
-            self.torch.set_num_threads(t)
-
-
-def blas_limits(threads: int):
-    """Limit NumPy's BLAS to `threads` (threadpoolctl), or a no-op context."""
-    try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(limits=threads, user_api="blas")
-    except ImportError:
-        import contextlib
-        return contextlib.nullcontext()
-
-
-def ort_options(ort, threads: int):
-    """`threads` intra-op threads, one inter-op, all graph optimisations, and no spinning
-    after a run: a spinning idle ORT worker takes the core that the next (fastconv) trial
-    needs on a small machine (bench/README.md). FASTCONV_BENCH_ORT_SPIN=1 restores it."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if os.environ.get("FASTCONV_BENCH_ORT_SPIN", "0") != "1":
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.log_severity_level = 3
-    return so
-
-
-def ort_runner(ort, model_bytes: bytes, threads: int, x: np.ndarray):
-    sess = ort.InferenceSession(model_bytes, ort_options(ort, threads),
-                                providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: x}
-    return lambda: sess.run(None, feed)[0]
-
-
-def _one_node_onnx(onnx, node, x_shape, y_shape, inits) -> bytes:
-    from onnx import TensorProto, helper
-    graph = helper.make_graph(
-        [node], node.op_type.lower(),
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape))],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                              producer_name="fastconv-bench")
-    model.ir_version = 8
-    return model.SerializeToString()
-
-
-def onnx_conv(onnx, s: ConvShape, w, b) -> bytes:
-    from onnx import helper, numpy_helper
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"],
-                            kernel_shape=[s.kernel_h, s.kernel_w], strides=[s.stride] * 2,
-                            pads=[s.padding] * 4, dilations=[s.dilation] * 2, group=s.groups)
-    return _one_node_onnx(onnx, node, s.input_shape, s.output_shape,
-                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-
-
-def onnx_pool(onnx, s: PoolShape) -> bytes:
-    from onnx import helper
-    attrs = dict(kernel_shape=[s.kernel] * 2, strides=[s.stride] * 2, pads=[s.padding] * 4)
-    if s.op == "avg":
-        attrs["count_include_pad"] = 0
-    node = helper.make_node("MaxPool" if s.op == "max" else "AveragePool", ["x"], ["y"],
-                            **attrs)
-    return _one_node_onnx(onnx, node, s.input_shape, s.output_shape, [])
-
-
-def torch_model_runner(torch, model, x: np.ndarray):
-    """A torch.nn.functional replay of a fastconv Model (same weights, same graph), as a
-    zero-argument callable on x. Raises fc.UnsupportedOperatorError naming the layer
-    kinds it cannot replay."""
-    TF = torch.nn.functional
-    T = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-    ops, bad = [], []
-    for n in model.nodes:
-        L, k = n.layer, n.layer.kind
-        ins = list(n.inputs)
-        in_shape = model.shapes.get(ins[0]) if ins else None
-        p = {key: T(v) for key, v in L.params.items()}
-        f = None
-        if k == "Conv2d":
-            t, l, bm, r = L._pads(in_shape[1:])
-            sym = t == bm and l == r
-
-            def f(x, L=L, p=p, pads=(l, r, t, bm), sym=sym):
-                if not sym:
-                    x = TF.pad(x, pads)
-                return TF.conv2d(x, p["weight"], p.get("bias"), L.stride,
-                                 (pads[2], pads[0]) if sym else 0, L.dilation, L.groups)
-        elif k in ("MaxPool2d", "AvgPool2d"):
-            t, l, bm, r = L._pads(in_shape[1:])
-            kh, kw = L.kernel_size
-            if t == bm and l == r and t <= kh // 2 and l <= kw // 2:
-                if k == "MaxPool2d":
-                    def f(x, L=L, pad=(t, l)):
-                        return TF.max_pool2d(x, L.kernel_size, L.stride, pad, L.dilation,
-                                             L.ceil_mode)
-                elif all(d == 1 for d in L.dilation):
-                    def f(x, L=L, pad=(t, l)):
-                        return TF.avg_pool2d(x, L.kernel_size, L.stride, pad, L.ceil_mode,
-                                             L.count_include_pad)
-        elif k == "ReLU":
-            f = TF.relu
-        elif k == "LeakyReLU":
-            def f(x, L=L):
-                return TF.leaky_relu(x, L.negative_slope)
-        elif k in ("Dropout", "Identity"):
-            def f(x):
-                return x
-        elif k == "BatchNorm2d":
-            def f(x, L=L, p=p):
-                return TF.batch_norm(x, p["running_mean"], p["running_var"], p["weight"],
-                                     p["bias"], False, 0.0, L.eps)
-        elif k == "GlobalAvgPool2d":
-            def f(x):
-                return x.mean(dim=(2, 3), keepdim=True)
-        elif k == "GlobalMaxPool2d":
-            def f(x):
-                return x.amax(dim=(2, 3), keepdim=True)
-        elif k == "Flatten" and getattr(L, "start_dim", 1) == 1:
-            def f(x):
-                return torch.flatten(x, 1)
-        elif k == "Reshape":
-            def f(x, shape=tuple(model.shapes[n.name])):
-                return x.reshape((x.shape[0],) + shape)
-        elif k == "Linear":
-            def f(x, p=p):
-                return TF.linear(x, p["weight"], p.get("bias"))
-        elif k == "Softmax":
-            def f(x, L=L):
-                return torch.softmax(x, dim=L.axis)
-        elif k == "Add":
-            def f(*xs):
-                out = xs[0]
-                for v in xs[1:]:
-                    out = out + v
-                return out
-        elif k == "Concat":
-            def f(*xs, L=L):
-                return torch.cat(xs, dim=L.axis)
-        if f is None:
-            bad.append(f"{n.name} ({k})")
-            continue
-        ops.append((n.name, f, ins))
-    if bad:
-        raise fc.UnsupportedOperatorError(f"no torch replay for: {', '.join(bad)}")
-    (in_name,) = model.input_names
-    out_name = model.output_names[0]
-    tx = torch.from_numpy(x)
-
-    def run():
-        with torch.inference_mode():
-            env = {in_name: tx}
-            for name, f, ins in ops:
-                env[name] = f(*(env[i] for i in ins))
-            return env[out_name].numpy()
-    return run
-
-
-# ====================================================================== timing
-
-def time_interleaved(runners: Dict[str, Callable], opts: Options, threads: int = 1):
-    """Time warm zero-argument callables in rounds of interleaved trials (the first one
-    rotating each round), every call on its own, until each median is stable.
-    Returns ({name: [seconds per call]}, rounds, stable)."""
-    names = list(runners)
-    clock = time.perf_counter
-    calls = {}
-    for n in names:      # calibrate: calls per trial for about min_trial seconds
-        t0 = clock()
-        runners[n]()
-        dt = clock() - t0
-        calls[n] = max(1, min(opts.max_calls, math.ceil(opts.min_trial / max(dt, 1e-7))))
-    samples = {n: [] for n in names}
-    prev_meds, rounds, stable = None, 0, False
-    start = clock()
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        while True:
-            k = rounds % len(names)
-            last = None
-            for n in names[k:] + names[:k]:
-                time.sleep(BLAS_SETTLE_S if last == "numpy" and threads > 1 else SETTLE_S)
-                f, ts = runners[n], samples[n]
-                for _ in range(calls[n]):
-                    t0 = clock()
-                    f()
-                    ts.append(clock() - t0)
-                last = n
-            rounds += 1
-            meds = {n: statistics.median(samples[n]) for n in names}
-            if rounds >= opts.min_rounds:
-                if prev_meds and all(abs(meds[n] - prev_meds[n]) <= opts.stable_tol
-                                     * prev_meds[n] for n in names):
-                    stable = True
-                    break
-                if rounds >= opts.max_rounds or clock() - start > opts.case_budget:
-                    break
-            elif rounds >= 2 and clock() - start > 2 * opts.case_budget:
-                break      # very slow calls (a loaded machine): give up on min_rounds
-            prev_meds = meds
-    finally:
-        if gc_was:
-            gc.enable()
-    return samples, rounds, stable
-
-
-def call_stats(samples: List[float]) -> dict:
-    v = np.sort(np.asarray(samples, dtype=np.float64)) * 1e3
-    return {"min_ms": float(v[0]), "median_ms": float(np.median(v)),
-            "p90_ms": float(np.percentile(v, 90)), "calls": int(v.size)}
-
-
-# ====================================================================== machine
-
-def measure_peaks(threads, seconds: float, runs: int = 3) -> Dict[str, List[float]]:
-    return {str(t): [float(_kernels.fma_peak(t, seconds)) for _ in range(runs)]
-            for t in threads}
-
-
-def measure_bandwidth(threads, megabytes=None, repeats=5) -> Dict[str, float]:
-    return {str(t): float(_kernels.stream_triad(t, megabytes=megabytes, repeats=repeats))
-            for t in threads}
+def _time(runners: Dict[str, Callable], opts: "Options", threads: int):
+    """time_interleaved with the options' trial length and stopping rule."""
+    return time_interleaved(runners, min_trial=opts.min_trial, min_rounds=opts.min_rounds,
+                            max_rounds=opts.max_rounds, stable_tol=opts.stable_tol,
+                            budget=opts.case_budget, max_calls=opts.max_calls,
+                            threads=threads)
 
 
 # ====================================================================== cases
@@ -640,42 +191,28 @@ class Case:
 
 def conv_case(s: ConvShape) -> Case:
     def build(r: "Runner") -> Built:
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal(s.input_shape, dtype=np.float32)
-        fan_in = (s.in_channels // s.groups) * s.kernel_h * s.kernel_w
-        w = rng.standard_normal(s.weight_shape, dtype=np.float32) * np.float32(
-            1 / math.sqrt(fan_in))
-        b = rng.standard_normal(s.out_channels, dtype=np.float32)
-        ref = numpy_im2col_conv2d(x, w, b, s.stride, s.padding, s.dilation, s.groups) \
-            if s.groups == 1 else None
+        x, w, b = make_conv_inputs(s)
+        ref = numpy_im2col_conv2d(x, w, b, **s.kwargs()) if s.groups == 1 else None
         case.shape["auto_algo"] = _kernels.conv2d_choose(
             s.input_shape, s.weight_shape, (s.stride,) * 2, (s.padding,) * 4,
             (s.dilation,) * 2, s.groups)
         makers, skipped = {}, {}
-        for algo in ("direct", "im2col"):
+        for algo in conv_algorithms():
             try:   # weights packed once, as a compiled model (and an ORT session) does
-                conv = fc.prepare_conv2d(w, b, algo=algo, **s.kwargs())
-                conv(x[:1])
-                makers[algo] = lambda t, conv=conv: (lambda: conv(x))
-            except (ValueError, NotImplementedError) as e:
+                run = fastconv_conv_runner(s, x, w, b, algo)
+                makers[algo] = lambda t, run=run: run
+            except CANNOT_SERVE as e:
                 skipped[algo] = f"{type(e).__name__}: {e}"
         p = r.peers
         if p.ort is not None:
             mb = onnx_conv(p.onnx, s, w, b)
             makers["onnxruntime"] = lambda t: ort_runner(p.ort, mb, t, x)
         if p.torch is not None:
-            tx, tw, tb = (p.torch.from_numpy(a) for a in (x, w, b))
-
-            def mk_torch(t):
-                def run():
-                    with p.torch.inference_mode():
-                        return p.torch.nn.functional.conv2d(
-                            tx, tw, tb, s.stride, s.padding, s.dilation, s.groups).numpy()
-                return run
-            makers["torch"] = mk_torch
+            run_torch = torch_conv_runner(p.torch, s, x, w, b)
+            makers["torch"] = lambda t: run_torch
         if p.numpy and s.groups == 1:
-            makers["numpy"] = lambda t: (lambda: numpy_im2col_conv2d(
-                x, w, b, s.stride, s.padding, s.dilation))
+            run_np = numpy_conv_runner(s, x, w, b)
+            makers["numpy"] = lambda t: run_np
         return Built(makers, ref, CONV_TOL, skipped)
     case = Case(f"conv:{s.name}", "conv", s.name, s.describe(), s.batch, s.flops, s.bytes,
                 s.flops, dict(s.__dict__), build)
@@ -684,32 +221,17 @@ def conv_case(s: ConvShape) -> Case:
 
 def pool_case(s: PoolShape) -> Case:
     def build(r: "Runner") -> Built:
-        x = np.random.default_rng(0).standard_normal(s.input_shape, dtype=np.float32)
+        x = make_pool_input(s)
         ref = numpy_pool2d(x, s.op, s.kernel, s.stride, s.padding)
-        if s.op == "max":
-            def f():
-                return fc.max_pool2d(x, s.kernel, stride=s.stride, padding=s.padding)
-        else:
-            def f():
-                return fc.avg_pool2d(x, s.kernel, stride=s.stride, padding=s.padding,
-                                     count_include_pad=False)
-        makers = {"fastconv": lambda t: f}
+        run = fastconv_pool_runner(s, x)
+        makers = {"fastconv": lambda t: run}
         p = r.peers
         if p.ort is not None:
             mb = onnx_pool(p.onnx, s)
             makers["onnxruntime"] = lambda t: ort_runner(p.ort, mb, t, x)
         if p.torch is not None:
-            tx, TF = p.torch.from_numpy(x), p.torch.nn.functional
-
-            def mk_torch(t):
-                def run():
-                    with p.torch.inference_mode():
-                        if s.op == "max":
-                            return TF.max_pool2d(tx, s.kernel, s.stride, s.padding).numpy()
-                        return TF.avg_pool2d(tx, s.kernel, s.stride, s.padding,
-                                             count_include_pad=False).numpy()
-                return run
-            makers["torch"] = mk_torch
+            run_torch = torch_pool_runner(p.torch, s, x)
+            makers["torch"] = lambda t: run_torch
         return Built(makers, ref, POOL_TOL)
     return Case(f"pool:{s.name}", "pool", s.name, s.describe(), s.batch, 0, s.bytes,
                 s.ops, dict(s.__dict__), build)
@@ -769,12 +291,12 @@ def _network_work(case: Case, model) -> None:
     case.shape["params"] = int(n_par)
 
 
-def all_cases(bench_dir: Optional[Path]) -> List[Case]:
-    cases = []
-    if bench_dir is not None:
-        conv, pool = load_shapes(bench_dir)
-        cases += [conv_case(s) for s in conv] + [pool_case(s) for s in pool]
-    return cases + network_cases()
+def all_cases(shapes_folder=None) -> List[Case]:
+    """Every case: a conv case per row of the conv shapes, a pool case per pool row (the
+    package's files, or those in `shapes_folder`), then the networks. A missing shapes
+    file raises ShapesFileError (a FileNotFoundError) naming it."""
+    conv, pool = load_shapes(shapes_folder)
+    return [conv_case(s) for s in conv] + [pool_case(s) for s in pool] + network_cases()
 
 
 def select(cases: List[Case], filters: List[str], quick: bool) -> List[Case]:
@@ -880,14 +402,15 @@ class Runner:
 
     def _export(self, model) -> bytes:
         """bench/onnx_from_model.py's exporter (the repository's bench/ folder)."""
-        if self.bench_dir is None or not (self.bench_dir / "onnx_from_model.py").is_file():
-            raise FileNotFoundError("bench/onnx_from_model.py not found (run from the "
-                                    "repository or pass --bench-dir)")
+        if self.bench_dir is None:
+            raise FileNotFoundError(f"bench/{EXPORTER} not found (it is not installed "
+                                    f"with the package: run from the repository or pass "
+                                    f"--bench-dir)")
         name = "fastconv_onnx_from_model"
         mod = sys.modules.get(name)
         if mod is None:
             spec = importlib.util.spec_from_file_location(
-                name, self.bench_dir / "onnx_from_model.py")
+                name, self.bench_dir / EXPORTER)
             mod = importlib.util.module_from_spec(spec)
             sys.modules[name] = mod
             spec.loader.exec_module(mod)
@@ -922,7 +445,7 @@ class Runner:
                         rec["skipped"].append({"impl": impl, "threads": t,
                                                "why": f"{type(e).__name__}: {e}"})
                         continue
-                    if ref is None and impl in ("fastconv", "direct", "im2col"):
+                    if ref is None and impl not in PEERS:
                         ref = np.asarray(out, dtype=np.float64)
                         errs[impl] = 0.0
                     elif ref is not None:
@@ -932,7 +455,8 @@ class Runner:
                 if not runners:
                     prog.advance()
                     continue
-                samples, rounds, stable = time_interleaved(runners, opts, t)
+                tm = _time(runners, opts, t)
+                samples, rounds, stable = tm.samples, tm.rounds, tm.stable
             for impl, ts in samples.items():
                 r = {"impl": impl, "peer": impl in PEERS, "threads": t, **call_stats(ts),
                      "rounds": rounds, "stable": stable, "max_rel_err": errs.get(impl),
@@ -1010,7 +534,9 @@ class Runner:
                      datetime.datetime.now().isoformat(timespec="seconds"),
                      "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
                      "platform": platform.platform(), "python": platform.python_version(),
-                     "fastconv": getattr(fc, "__version__", None) or _version("fastconv"),
+                     "fastconv": getattr(fc, "__version__", None) or version("fastconv"),
+                     "fastconv_file": fc.__file__,
+                     "isa": isa(), "algorithms": conv_algorithms(),
                      "cpu_info": info, "versions": self.peers.versions(),
                      "loadavg_start": load0, "loadavg_end": loadavg(),
                      "threads": opts.threads, "quick": opts.quick,
@@ -1027,14 +553,30 @@ class Runner:
 
 # ====================================================================== tables
 
-def _f(v, nd=1):
-    return "n/a" if v is None else f"{v:.{nd}f}"
+KIND_TITLES = {"conv": "Conv layers", "pool": "Pooling", "network": "Whole networks"}
 
 
-def _ms(v):
-    if v is None:
-        return "n/a"
-    return f"{v:.3f}" if v < 1 else (f"{v:.2f}" if v < 100 else f"{v:.0f}")
+def result_isa(res: dict) -> str:
+    """The kernel family of a saved result (older files: from cpu_info)."""
+    meta = res["meta"]
+    return meta.get("isa") or meta.get("cpu_info", {}).get("isa") or "?"
+
+
+def result_algorithms(res: dict) -> List[str]:
+    """The conv algorithms of a saved result: the engine's list at the time of the run,
+    plus any algorithm that has rows (older files carry no list)."""
+    algos = list(res["meta"].get("algorithms") or ["direct", "im2col"])
+    for c in res["cases"]:
+        for r in c["results"]:
+            if c["kind"] == "conv" and not r["peer"] and r["impl"] not in algos:
+                algos.append(r["impl"])
+    return algos
+
+
+def _unserved(c: dict, t: int) -> Dict[str, str]:
+    """{fastconv impl: why} of the rows of case c that could not run at t threads."""
+    return {s["impl"]: s["why"] for s in c["skipped"]
+            if s["impl"] not in PEERS and s["threads"] in (None, t)}
 
 
 def markdown(res: dict) -> str:
@@ -1043,8 +585,9 @@ def markdown(res: dict) -> str:
     v = meta["versions"]
     out = [f"- {meta['date']}; {meta['cpu']}, {meta['logical_cpus']} logical CPUs; "
            f"{meta['platform']}",
-           f"- fastconv {meta.get('fastconv')} ({meta['cpu_info'].get('isa', '?')}, "
-           f"{meta['cpu_info'].get('compiler', '?')}); numpy {v.get('numpy')}; "
+           f"- fastconv {meta.get('fastconv')}: **{isa_label(result_isa(res))}**, conv "
+           f"algorithms {', '.join(result_algorithms(res))} "
+           f"({meta['cpu_info'].get('compiler', '?')}); numpy {v.get('numpy')}; "
            f"onnxruntime {v.get('onnxruntime') or 'absent'}; torch {v.get('torch') or 'absent'}",
            f"- load average (1/5/15 min) at start {meta['loadavg_start']}, at end "
            f"{meta['loadavg_end']}",
@@ -1052,38 +595,41 @@ def markdown(res: dict) -> str:
                f"{t} thread(s) **{g:.1f} GFLOP/s**" for t, g in m["fma_peak_gflops"].items()),
            f"- triad bandwidth ({m['stream_megabytes_per_array']:.0f} MB per array): "
            + ", ".join(f"{t} thread(s) **{g:.1f} GB/s**" for t, g in m["bandwidth_gbs"].items())]
+    runs = {t: r.get("start", []) + r.get("end", []) for t, r in m["fma_peak_runs"].items()}
+    out += ["- " + w for w in peak_warning(runs)]
+    out += [f"- note: {n}" for n in meta.get("notes", [])]
     out += ["", "### Summary: median ms side by side, the faster fastconv algorithm "
             "against each peer", summary_markdown(res), "",
             "### Every implementation: min / median / p90 over all timed calls"]
+    label = isa_label(result_isa(res))
     for t in meta["threads"]:
-        for kind, title in (("conv", "Conv layers"), ("pool", "Pooling"),
-                            ("network", "Whole networks")):
-            recs = [c for c in res["cases"] if c["kind"] == kind]
+        for kind, title in KIND_TITLES.items():
             rows = []
-            for c in recs:
+            for c in (c for c in res["cases"] if c["kind"] == kind):
                 rs = [r for r in c["results"] if r["threads"] == t]
                 peers = [p for p in PEERS if any(r["impl"] == p for r in rs)]
                 for r in rs:
-                    thr = (f"{_f(r.get('gbs'))} | {_f(r.get('pct_bandwidth'))}" if kind == "pool"
-                           else f"{_f(r.get('gflops'))} | {_f(r.get('pct_peak'))}")
+                    thr = ([_f(r.get("gbs")), _f(r.get("pct_bandwidth"))] if kind == "pool"
+                           else [_f(r.get("gflops")), _f(r.get("pct_peak"))])
                     vs = ", ".join(f"{p} {r['vs'][p]:.2f}x" for p in peers
                                    if p in r.get("vs", {}))
-                    flag = "" if r["ok"] else " !"
-                    rows.append(f"| {c['name']} | {c['desc']} | {r['impl']}{flag} | "
-                                f"{_ms(r['min_ms'])} | {_ms(r['median_ms'])} | "
-                                f"{_ms(r['p90_ms'])} | {thr} | {vs} |")
+                    rows.append([c["name"], c["desc"], r["impl"] + ("" if r["ok"] else " !"),
+                                 _ms(r["min_ms"]), _ms(r["median_ms"]), _ms(r["p90_ms"]),
+                                 *thr, vs])
+                for impl, why in _unserved(c, t).items():
+                    rows.append([c["name"], c["desc"], impl] + [NA] * 5 + [why])
             if not rows:
                 continue
-            unit = "GB/s | % bw" if kind == "pool" else "GFLOP/s | % peak"
-            out += ["", f"#### {title}, {t} thread{'s' if t > 1 else ''}, every row", "",
-                    f"| case | shape | impl | min ms | median ms | p90 ms | {unit} | "
-                    f"fastconv vs peers |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
-            out += rows
+            unit = ["GB/s", "% bw"] if kind == "pool" else ["GFLOP/s", "% peak"]
+            out += ["", f"#### {title}, {threads_label(t)}, {label}, every row", "",
+                    md_table(["case", "shape", "impl", "min ms", "median ms", "p90 ms", *unit,
+                              "fastconv vs peers"], rows, left=3)]
     skipped = sorted({f"{s['impl']}: {s['why']}" for c in res["cases"] for s in c["skipped"]})
     if skipped:
-        out += ["", "Skipped: " + "; ".join(skipped)]
+        out += ["", "Skipped (n/a): " + "; ".join(skipped)]
     out += ["", "vs = peer median / fastconv median (> 1: fastconv faster); `!` = the "
-            "result failed its check against the reference."]
+            "result failed its check against the reference; n/a = not measured (an "
+            "algorithm that cannot serve the layer, or a peer that is absent)."]
     return "\n".join(out)
 
 
@@ -1092,14 +638,15 @@ def summary_markdown(res: dict) -> str:
     the faster fastconv algorithm and its ratio to each peer (the README's table)."""
     out = []
     peak, bw = res["machine"]["fma_peak_gflops"], res["machine"]["bandwidth_gbs"]
+    label = isa_label(result_isa(res))
     for t in res["meta"]["threads"]:
-        for kind in ("conv", "pool", "network"):
+        for kind, title in KIND_TITLES.items():
             recs = [c for c in res["cases"] if c["kind"] == kind]
             if not any(r["threads"] == t for c in recs for r in c["results"]):
                 continue
             peers = [p for p in PEERS if any(r["impl"] == p for c in recs
                                               for r in c["results"])]
-            mine = ["direct", "im2col"] if kind == "conv" else ["fastconv"]
+            mine = result_algorithms(res) if kind == "conv" else ["fastconv"]
             unit = "GB/s" if kind == "pool" else "GFLOP/s"
             head = ["case", "shape"] + [f"{m} ms" for m in mine] + [f"{p} ms" for p in peers]
             head += (["best", "auto"] if kind == "conv" else []) + [f"best {unit}",
@@ -1114,29 +661,28 @@ def summary_markdown(res: dict) -> str:
                 b = rs.get(best) if best else None
                 row = [c["name"], c["desc"]]
                 row += [_ms(rs[m]["median_ms"]) + ("" if rs[m]["ok"] else " !") if m in rs
-                        else "-" for m in mine]
-                row += [_ms(rs[p]["median_ms"]) if p in rs else "-" for p in peers]
+                        else NA for m in mine]
+                row += [_ms(rs[p]["median_ms"]) if p in rs else NA for p in peers]
                 if kind == "conv":
-                    row += [best or "-", c["shape"].get("auto_algo", "?")]
+                    row += [best or NA, c["shape"].get("auto_algo", "?")]
                 key = ("gbs", "pct_bandwidth") if kind == "pool" else ("gflops", "pct_peak")
-                row += [_f(b.get(key[0])) if b else "-", _f(b.get(key[1])) if b else "-"]
-                row += [f"{b['vs'][p]:.2f}x" if b and p in b.get("vs", {}) else "-"
+                row += [_f(b.get(key[0])) if b else NA, _f(b.get(key[1])) if b else NA]
+                row += [f"{b['vs'][p]:.2f}x" if b and p in b.get("vs", {}) else NA
                         for p in peers]
-                rows.append("| " + " | ".join(row) + " |")
-            title = {"conv": "Conv layers", "pool": "Pooling", "network": "Whole networks"}
+                rows.append(row)
             roof = (f"triad {bw.get(str(t), 0):.1f} GB/s" if kind == "pool"
                     else f"FMA peak {peak.get(str(t), 0):.1f} GFLOP/s")
-            out += ["", f"#### {title[kind]}, {t} thread{'s' if t > 1 else ''} ({roof})", "",
-                    "| " + " | ".join(head) + " |",
-                    "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
-            out += rows
+            out += ["", f"#### {title}, {threads_label(t)}, {label} ({roof})", "",
+                    md_table(head, rows, left=2)]
     return "\n".join(out)
 
 
 # ====================================================================== plot
 
-IMPL_COLOURS = {"direct": "#1f77b4", "im2col": "#ff7f0e", "fastconv": "#1f77b4",
-                "onnxruntime": "#2ca02c", "torch": "#d62728", "numpy": "#7f7f7f"}
+# Algorithms without a colour here get matplotlib's next one.
+IMPL_COLOURS = {"direct": "#1f77b4", "im2col": "#ff7f0e", "winograd": "#9467bd",
+                "fastconv": "#1f77b4", "onnxruntime": "#2ca02c", "torch": "#d62728",
+                "numpy": "#7f7f7f"}
 
 
 def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
@@ -1168,13 +714,13 @@ def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
         return out
 
     conv, pool, net = rows("conv"), rows("pool"), rows("network")
+    order = result_algorithms(res) + ["fastconv", *PEERS]
     n_panels = 2 + bool(pool) + bool(net)
     fig = plt.figure(figsize=(15, 4.2 * n_panels), dpi=72)
     gs = fig.add_gridspec(n_panels, 1)
 
     def bars(ax, items, key, line, line_label, ylabel, title):
-        impls = [i for i in ("direct", "im2col", "fastconv", "onnxruntime", "torch", "numpy")
-                 if any(i in rs for _, rs in items)]
+        impls = [i for i in order if any(i in rs for _, rs in items)]
         width = 0.8 / max(1, len(impls))
         xs = np.arange(len(items))
         for k, impl in enumerate(impls):
@@ -1192,7 +738,8 @@ def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
         ax.grid(axis="y", alpha=0.3)
 
     meta = res["meta"]
-    head = (f"{meta['cpu']}, {t} thread(s), {meta['date']}, load {meta['loadavg_start']}")
+    head = (f"{meta['cpu']}, {isa_label(result_isa(res))}, {threads_label(t)}, "
+            f"{meta['date']}, load {meta['loadavg_start']}")
     ax = fig.add_subplot(gs[0])
     bars(ax, conv, "gflops", peak, f"FMA peak {peak:.0f} GFLOP/s" if peak else None,
          "GFLOP/s", f"Conv layers: GFLOP/s by algorithm and peer — {head}")
@@ -1204,7 +751,7 @@ def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
         xs = np.logspace(math.log10(lo), math.log10(max(its) * 3), 200)
         ax.loglog(xs, np.minimum(peak, bw * xs), "k-", lw=1.2,
                   label=f"roofs: {peak:.0f} GFLOP/s, {bw:.1f} GB/s")
-    for impl in ("direct", "im2col", "onnxruntime", "torch", "numpy"):
+    for impl in order:
         pts = [(c["intensity"], rs[impl]["gflops"]) for c, rs in conv
                if impl in rs and rs[impl].get("gflops")]
         if pts:
@@ -1256,7 +803,7 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
             auto = _kernels.conv2d_choose(xs, step.w_shape, step.stride, step.pads,
                                           step.dilation, step.groups)
             runners, why = {}, {}
-            for algo in ("direct", "im2col"):
+            for algo in conv_algorithms():
                 try:
                     blob, _ = _kernels.conv2d_pack(xs, step.weight, step.bias, step.stride,
                                                    step.pads, step.dilation, step.groups, algo)
@@ -1272,9 +819,10 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
                                             workspace=ws)
                     run()
                     runners[algo] = run
-                except (ValueError, NotImplementedError) as e:
+                except CANNOT_SERVE as e:
                     why[algo] = f"{type(e).__name__}: {e}"
-            samples, rounds, stable = time_interleaved(runners, opts, t) if runners else \
+            tm = _time(runners, opts, t) if runners else None
+            samples, rounds, stable = (tm.samples, tm.rounds, tm.stable) if tm else \
                 ({}, 0, False)
             meds = {a: statistics.median(v) * 1e3 for a, v in samples.items()}
             winner = min(meds, key=meds.get) if meds else "auto"
@@ -1283,8 +831,8 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
                    "pads": list(step.pads), "dilation": list(step.dilation),
                    "groups": step.groups, "median_ms": meds, "winner": winner,
                    "auto": auto, "rounds": rounds, "stable": stable, "unsupported": why}
-            if len(meds) == 2:
-                lo, hi = sorted(meds.values())
+            if len(meds) >= 2:      # the runner-up's time over the winner's
+                lo, hi = sorted(meds.values())[:2]
                 rec["margin"] = hi / lo
             out.append(rec)
             prog.note(f"{node}: " + "  ".join(f"{a} {m:.3g} ms" for a, m in meds.items())
@@ -1306,17 +854,24 @@ def _conv_out_hw(step, xs):
     return (ho, wo)
 
 
-def tune_table(recs: List[dict]) -> str:
-    lines = ["| layer | input | weight | direct ms | im2col ms | winner | margin | auto |",
-             "|---|---|---|---:|---:|---|---:|---|"]
+def tune_table(recs: List[dict], isa_name: Optional[str] = None) -> str:
+    """The --tune records as markdown: a column per algorithm (n/a where it cannot serve
+    the layer), the winner, its margin over the runner-up and the auto rule's pick."""
+    algos = list(conv_algorithms())
+    for r in recs:
+        algos += [a for a in list(r["median_ms"]) + list(r.get("unsupported", {}))
+                  if a not in algos]
+    rows = []
     for r in recs:
         m = r["median_ms"]
-        lines.append(f"| {r['node']} | {'x'.join(map(str, r['input_shape']))} | "
-                     f"{'x'.join(map(str, r['weight_shape']))} | {_ms(m.get('direct'))} | "
-                     f"{_ms(m.get('im2col'))} | {r['winner']} | "
-                     f"{_f(r.get('margin'), 2)}x | {r['auto']}"
-                     + ("" if r["auto"] == r["winner"] else " (differs)") + " |")
-    return "\n".join(lines)
+        rows.append([r["node"], "x".join(map(str, r["input_shape"])),
+                     "x".join(map(str, r["weight_shape"]))]
+                    + [_ms(m.get(a)) for a in algos]
+                    + [r["winner"], f"{_f(r.get('margin'), 2)}x",
+                       r["auto"] + ("" if r["auto"] == r["winner"] else " (differs)")])
+    return (f"{isa_label(isa_name or isa())}\n\n"
+            + md_table(["layer", "input", "weight"] + [f"{a} ms" for a in algos]
+                       + ["winner", "margin", "auto"], rows, left=3))
 
 
 # ====================================================================== command line
@@ -1346,9 +901,9 @@ def add_arguments(p) -> None:
                    help="MB per triad array (default: 4x the last-level cache over 3 "
                         "arrays, at least 64)")
     p.add_argument("--bench-dir", default=None,
-                   help="the repository's bench/ folder (for shapes/*.csv and the ONNX "
-                        "exporter), if not found next to the package or under the "
-                        "current directory")
+                   help="the repository's bench/ folder (for the ONNX exporter of the "
+                        "built networks' ONNX Runtime rows), if not found next to the "
+                        "package or under the current directory")
     p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.add_argument("--tune", metavar="MODEL",
                    help="time each conv algorithm per layer of MODEL (.fcz or .onnx), set "
@@ -1403,11 +958,14 @@ def command(args) -> int:
             raise _err(f"--plot-threads {args.plot_threads} is not among the measured "
                        f"thread counts {opts.threads}")
     runner = Runner(opts)
-    cases = all_cases(runner.bench_dir)
-    if runner.bench_dir is None:
-        runner.notes.append("bench/shapes not found: the layer suite was skipped (run from "
-                            "the repository or pass --bench-dir)")
-        print("fastconv bench: " + runner.notes[-1], file=sys.stderr)
+    try:
+        cases = all_cases()
+    except ShapesFileError as e:    # an installation without its data: say so, stop
+        raise _err(str(e)) from None
+    if runner.bench_dir is None and runner.peers.ort is not None:
+        runner.notes.append(f"bench/{EXPORTER} not found: the ONNX Runtime rows of the built "
+                            f"networks (VGG-16, CIFAR VGG) are skipped (run from the "
+                            f"repository or pass --bench-dir)")
     chosen = select(cases, opts.filters, opts.quick)
     if not chosen:
         raise _err(f"--filter {args.filter!r} selects no case; ids look like "
@@ -1445,14 +1003,15 @@ def _command_tune(args, threads) -> int:
     recs = tune(model, args.batch, t, opts, progress=not args.no_progress)
     model.save(args.output)
     print(f"Tuned {args.tune} at batch {args.batch}, {t} thread(s):\n")
-    print(tune_table(recs))
+    print(tune_table(recs, isa()))
     changed = sum(r["winner"] != r["auto"] for r in recs)
     print(f"\n{len(recs)} conv layer(s), {changed} differ from the auto rule; "
           f"saved to {args.output}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"schema": SCHEMA + "/tune", "model": args.tune, "batch": args.batch,
-                       "threads": t, "layers": recs, "loadavg": loadavg(),
+                       "threads": t, "isa": isa(), "algorithms": conv_algorithms(),
+                       "layers": recs, "loadavg": loadavg(),
                        "date": datetime.datetime.now().isoformat(timespec="seconds")},
                       f, indent=1)
     return 0

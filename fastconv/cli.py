@@ -433,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="benchmark the layers and networks against the peers and the "
                       "machine's limits; plot a saved result; tune a model's algorithms",
         description="Measure the FMA peak and the memory bandwidth, then time the layer "
-                    "suite (bench/shapes/*.csv) and whole networks at each thread count "
-                    "against ONNX Runtime, PyTorch and NumPy's BLAS (fastconv/bench.py, "
+                    "suite (fastconv/data/shapes/*.csv) and whole networks at each thread "
+                    "count against ONNX Runtime, PyTorch and NumPy's BLAS (fastconv/bench.py, "
                     "bench/README.md). `fastconv bench plot RESULTS.json -o OUT.png` draws "
                     "a saved result; `fastconv bench --tune MODEL -o OUT.fcz` times each "
                     "conv algorithm per layer and saves the winners with the model.")

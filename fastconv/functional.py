@@ -20,7 +20,7 @@ __all__ = [
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "global_avg_pool2d", "global_max_pool2d", "relu", "softmax", "linear",
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
-    "get_num_threads", "cpu_info",
+    "get_num_threads", "cpu_info", "conv_algorithms",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
 ]
 
@@ -464,6 +464,13 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return _kernels.get_num_threads()
+
+
+def conv_algorithms() -> tuple:
+    """The conv algorithms the engine has, in order, without "auto" (the per-layer
+    rule that picks among them): each is a valid `algo=` for conv2d / prepare_conv2d,
+    though it may refuse (ValueError) a layer it cannot serve."""
+    return tuple(a for a in _ALGOS if a != "auto")
 
 
 def cpu_info() -> dict:

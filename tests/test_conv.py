@@ -475,7 +475,9 @@ def test_workspace_bytes_rejects_bad_shapes(fc):
 
 # --------------------------------------------------------------------------- bench shapes
 
-SHAPES_CSV = Path(__file__).resolve().parent.parent / "bench" / "shapes" / "conv2d.csv"
+# the package's copy, the one `fastconv bench` and bench/ read
+SHAPES_CSV = (Path(__file__).resolve().parent.parent / "fastconv" / "data" / "shapes"
+              / "conv2d.csv")
 
 
 def _bench_rows():

@@ -1,0 +1,33 @@
+"""Import the repository's fastconv, not an older installed one: the bench/ scripts and
+the pytest-benchmark suite import this first. The tree goes first on sys.path when it
+holds a compiled extension (an in-place build); otherwise an installed fastconv is used
+and the tree is only a fallback."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def put_tree_on_path() -> None:
+    pkg = ROOT / "fastconv"
+    root = str(ROOT)
+    if not pkg.is_dir() or root in sys.path:
+        return
+    built = any(pkg.glob("_kernels*.so")) or any(pkg.glob("_kernels*.pyd"))
+    if built:
+        sys.path.insert(0, root)
+    else:
+        sys.path.append(root)
+
+
+put_tree_on_path()
+
+
+def import_fastconv():
+    """fastconv, or SystemExit with what to do when it cannot be imported."""
+    try:
+        import fastconv
+        return fastconv
+    except Exception as e:  # ImportError, a half-built tree, ...
+        raise SystemExit(f"fastconv not importable ({type(e).__name__}: {e}); build it with "
+                         f"'python setup.py build_ext --inplace'") from None
