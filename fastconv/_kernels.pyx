@@ -23,8 +23,10 @@ from fastconv.errors import ShapeError
 
 cnp.import_array()
 
-_ALGOS = {"auto": FC_CONV_AUTO, "direct": FC_CONV_DIRECT, "im2col": FC_CONV_IM2COL}
-_ALGO_NAMES = {int(FC_CONV_DIRECT): "direct", int(FC_CONV_IM2COL): "im2col"}
+_ALGOS = {"auto": FC_CONV_AUTO, "direct": FC_CONV_DIRECT, "im2col": FC_CONV_IM2COL,
+          "winograd": FC_CONV_WINOGRAD, "winograd2": FC_CONV_WINOGRAD2}
+_ALGO_NAMES = {int(FC_CONV_DIRECT): "direct", int(FC_CONV_IM2COL): "im2col",
+               int(FC_CONV_WINOGRAD): "winograd", int(FC_CONV_WINOGRAD2): "winograd2"}
 
 cdef int _num_threads = fc_default_num_threads()
 

@@ -31,7 +31,7 @@ Padding = Union[int, str, Sequence[int]]
 # arithmetic free of overflow).
 _DIM_LIMIT = 2**31 - 1
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
-_ALGOS = ("auto", "direct", "im2col")
+_ALGOS = ("auto", "direct", "im2col", "winograd", "winograd2")
 
 
 # ------------------------------------------------------------------ argument helpers

@@ -64,6 +64,8 @@ fc_status fc_conv2d_supports(const fc_conv2d_params *p, fc_conv_algo algo) {
     switch (resolve(p, algo)) {
     case FC_CONV_DIRECT: return fc_conv2d_direct_supports(p);
     case FC_CONV_IM2COL: return fc_conv2d_im2col_supports(p);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2: return fc_conv2d_winograd_supports(p);
     default: return FC_EINVAL;
     }
 }
@@ -75,6 +77,8 @@ fc_status fc_conv2d_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
     switch (resolve(p, algo)) {
     case FC_CONV_DIRECT: return fc_conv2d_direct_workspace_size(p, bytes);
     case FC_CONV_IM2COL: return fc_conv2d_im2col_workspace_size(p, bytes);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2: return fc_conv2d_winograd_workspace_size(p, resolve(p, algo), bytes);
     default: return FC_EINVAL;
     }
 }
@@ -91,6 +95,9 @@ fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo, const float *x
         return fc_conv2d_direct(p, x, w, bias, y, workspace, workspace_bytes);
     case FC_CONV_IM2COL:
         return fc_conv2d_im2col(p, x, w, bias, y, workspace, workspace_bytes);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2:
+        return fc_conv2d_winograd(p, resolve(p, algo), x, w, bias, y, workspace, workspace_bytes);
     default: return FC_EINVAL;
     }
 }
@@ -116,6 +123,8 @@ typedef char packed_header_fits[sizeof(packed_header) <= FC_PACKED_HEADER_BYTES 
 static fc_status packed_arrays(const fc_conv2d_params *p, fc_conv_algo algo, size_t *wbytes,
                                size_t *bbytes) {
     if (algo == FC_CONV_DIRECT) return fc_conv2d_direct_packed_size(p, wbytes, bbytes);
+    if (algo == FC_CONV_WINOGRAD || algo == FC_CONV_WINOGRAD2)
+        return fc_conv2d_winograd_packed_size(p, algo, wbytes, bbytes);
     return fc_conv2d_im2col_packed_size(p, wbytes, bbytes);
 }
 
@@ -143,8 +152,12 @@ fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const flo
     packed_arrays(p, a, &wb, &bb);
     float *wpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES);
     float *bpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES + wb);
-    st = a == FC_CONV_DIRECT ? fc_conv2d_direct_pack(p, w, bias, wpack, bpack)
-                             : fc_conv2d_im2col_pack(p, w, bias, wpack, bpack);
+    if (a == FC_CONV_DIRECT)
+        st = fc_conv2d_direct_pack(p, w, bias, wpack, bpack);
+    else if (a == FC_CONV_IM2COL)
+        st = fc_conv2d_im2col_pack(p, w, bias, wpack, bpack);
+    else
+        st = fc_conv2d_winograd_pack(p, a, w, bias, wpack, bpack);
     if (st != FC_OK) return st;
     packed_header h = {FC_PACKED_MAGIC, (int32_t)a, (int32_t)fc_active_isa(), bias != NULL, 0,
                        p->out_channels,
@@ -162,7 +175,9 @@ static const packed_header *check_blob(const fc_conv2d_params *p, const void *pa
         return NULL;
     const packed_header *h = (const packed_header *)packed;
     if (h->magic != FC_PACKED_MAGIC) return NULL;
-    if (h->algo != FC_CONV_DIRECT && h->algo != FC_CONV_IM2COL) return NULL;
+    if (h->algo != FC_CONV_DIRECT && h->algo != FC_CONV_IM2COL && h->algo != FC_CONV_WINOGRAD &&
+        h->algo != FC_CONV_WINOGRAD2)
+        return NULL;
     if (packed_bytes - FC_PACKED_HEADER_BYTES < h->wbytes ||
         packed_bytes - FC_PACKED_HEADER_BYTES - h->wbytes < h->bbytes)
         return NULL;
@@ -190,6 +205,10 @@ fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *pa
     const packed_header *h = check_blob(p, packed, packed_bytes);
     if (!h) return FC_EINVAL;
     if (h->algo == FC_CONV_DIRECT) return fc_conv2d_direct_run_workspace_size(p, bytes);
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        return fc_conv2d_winograd_run_workspace_size(p, (fc_conv_algo)h->algo, bytes);
+    }
     return fc_conv2d_im2col_run_workspace_size(p, bytes);
 }
 
@@ -206,6 +225,11 @@ fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *p
         (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES + h->wbytes);
     if (h->algo == FC_CONV_DIRECT)
         return fc_conv2d_direct_run(p, x, wpack, bpack, y, workspace, workspace_bytes);
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        return fc_conv2d_winograd_run(p, (fc_conv_algo)h->algo, x, wpack,
+                                      h->has_bias ? bpack : NULL, y, workspace, workspace_bytes);
+    }
     /* no bias stays no bias: adding zeros would turn -0.0 into +0.0 */
     return fc_conv2d_im2col_run(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
                                 workspace_bytes);

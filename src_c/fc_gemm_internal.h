@@ -32,7 +32,17 @@ typedef struct {
     float *c; int64_t rs_c;
     const float *bias_m, *bias_n;
     int relu, accumulate, num_threads;
+    /* B already packed (takes precedence over pack_b and b): panel q of nr columns
+     * (fc_sgemm_nr(isa)) holds columns q*nr ... as bpacked[q*k*nr + p*nr + jj] for all k
+     * rows, i.e. the panels a pack_b callback would write for the whole of k; 32-byte
+     * aligned, n rounded up to nr columns readable. With apacked too, fc_sgemm_ex needs
+     * no workspace (workspace may be NULL). */
+    const float *bpacked;
 } fc_gemm_ex_args;
+
+/* The micro-kernel width nr (columns of a packed B panel) and height mr of an ISA. */
+size_t fc_sgemm_nr(fc_isa isa);
+size_t fc_sgemm_mr(fc_isa isa);
 
 /* Bytes of a packed A of m x k for any ISA (the largest): */
 fc_status fc_sgemm_packed_a_size(int64_t m, int64_t k, size_t *bytes);
