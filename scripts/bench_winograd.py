@@ -1,0 +1,72 @@
+"""Winograd vs direct vs im2col on the 3x3 stride-1 layers of bench/shapes/conv2d.csv.
+
+Prepared (packed-once) convolutions, as a compiled model runs them. Trials of the
+algorithms are interleaved, so machine noise hits them alike; the medians are printed as
+GFLOP/s-equivalent (2 * direct-convolution MACs / time).
+    python scripts/bench_winograd.py [--threads 1 2] [--repeats 7] [--filter vgg16]
+"""
+import argparse
+import csv
+import os
+import statistics
+import time
+
+import numpy as np
+
+from fastconv import _kernels as K
+
+ALGOS = ("direct", "im2col", "winograd", "winograd2")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--filter", default="vgg16")
+    ap.add_argument("--algos", nargs="+", default=list(ALGOS))
+    args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    rows = list(csv.DictReader(open(os.path.join(here, "..", "bench", "shapes", "conv2d.csv"))))
+    rng = np.random.default_rng(0)
+    print("uptime:", os.popen("uptime").read().strip())
+    print("layer".ljust(26), "T", " ".join(a.rjust(10) for a in args.algos), "  auto")
+    for r in rows:
+        if args.filter not in r["name"]:
+            continue
+        n, c, h, w, co = (int(r[k]) for k in ("batch", "in_channels", "height", "width",
+                                                 "out_channels"))
+        if (int(r["kernel_h"]), int(r["kernel_w"]), int(r["stride"]), int(r["dilation"]),
+                int(r["groups"])) != (3, 3, 1, 1, 1):
+            continue
+        pad = int(r["padding"])
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = (rng.standard_normal((co, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
+        b = rng.standard_normal(co).astype(np.float32)
+        pads = (pad,) * 4
+        flops = 2.0 * n * co * h * w * c * 9
+        blobs = {a: K.conv2d_pack(x.shape, wt, b, (1, 1), pads, (1, 1), 1, a)[0]
+                 for a in args.algos}
+        for nt in args.threads:
+            outs = {}
+            times = {a: [] for a in args.algos}
+            ws = {a: np.empty(K.conv2d_run_workspace_bytes(x.shape, blobs[a], wt.shape, (1, 1), pads,
+                                                           (1, 1), 1, nt), np.uint8)
+                  for a in args.algos}
+            for a in args.algos:  # warm-up
+                outs[a] = K.conv2d_run(x, blobs[a], wt.shape, (1, 1), pads, (1, 1), 1, True, nt,
+                                       workspace=ws[a])
+            for _ in range(args.repeats):
+                for a in args.algos:
+                    t = time.perf_counter()
+                    K.conv2d_run(x, blobs[a], wt.shape, (1, 1), pads, (1, 1), 1, True, nt,
+                                 out=outs[a], workspace=ws[a])
+                    times[a].append(time.perf_counter() - t)
+            auto = K.conv2d_choose(x.shape, wt.shape, (1, 1), pads, (1, 1), 1)
+            print(r["name"].ljust(26), nt,
+                  " ".join(f"{flops / statistics.median(times[a]) / 1e9:10.1f}" for a in args.algos),
+                  " ", auto, flush=True)
+    print("uptime:", os.popen("uptime").read().strip())
+
+
+if __name__ == "__main__":
+    main()
