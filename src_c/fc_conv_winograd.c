@@ -28,7 +28,6 @@
 #include "fc_gemm_internal.h"
 #include "fc_winograd_kernels.h"
 #include <string.h>
-#include <stdlib.h> /*EXPERIMENT*/
 
 /* Block sizing: V and M of a block (n*n*(Ci + Co)*T floats) should stay in L2; when U
  * itself is larger than L2 it streams from L3/memory once per block, so blocks get at
@@ -37,7 +36,7 @@
 #define FC_WINO_L2_BUDGET (1u << 20)
 #endif
 #define WINO_T_GRAIN 32 /* T is a multiple of every ISA's nr (8, 16, 32) */
-#define WINO_T_BIG 128
+#define WINO_T_BIG 64
 #define WINO_T_MAX 1024
 #define LANES 8
 
@@ -113,7 +112,6 @@ static fc_status geometry(const fc_conv2d_params *p, int m, wino_geo *g) {
     t = FC_MAX(t, (size_t)WINO_T_GRAIN);
     t = FC_MIN(t, (size_t)WINO_T_MAX);
     t = FC_MIN(t, FC_ROUND_UP(g->ntiles, (size_t)WINO_T_GRAIN));
-    if (getenv("FC_WINO_T")) t = FC_MIN((size_t)atoi(getenv("FC_WINO_T")), FC_ROUND_UP(g->ntiles, (size_t)WINO_T_GRAIN)); /*EXPERIMENT*/
     {
         /* Threads take whole blocks when there are enough to go round (no barriers; each
          * core keeps its own V and M), in a multiple of the team size of near-equal
@@ -121,7 +119,6 @@ static fc_status geometry(const fc_conv2d_params *p, int m, wino_geo *g) {
         const size_t nt = (size_t)p->num_threads;
         size_t nb = cdiv(g->ntiles, t);
         g->priv = nt > 1 && nb >= nt;
-        if (getenv("FC_WINO_PRIV")) g->priv = nt > 1 && atoi(getenv("FC_WINO_PRIV")); /*EXPERIMENT*/
         if (g->priv) nb = FC_ROUND_UP(nb, nt);
         g->Tb = FC_ROUND_UP(cdiv(g->ntiles, nb), (size_t)LANES);
         g->nblocks = cdiv(g->ntiles, g->Tb);
@@ -311,23 +308,39 @@ static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
     }
 }
 
-static const float wino_zeros[LANES * 4 + 8] __attribute__((aligned(64))) = {0};
+static const float wino_zeros[(LANES + 1) * 4] __attribute__((aligned(64))) = {0};
 
-/* Input transform of one channel of a group into V (8 floats per point, vs apart). */
+/* Input transform of one channel of a group into V (8 floats per point, vs apart).
+ * Tiles side by side along a row read the image rows in place, or (at the left and right
+ * border) a zero-padded copy of the row segment; other groups (crossing a tile row or an
+ * image, or the last of the batch) gather each tile's rows into the p/q layout. */
 static void input_group(const wino_ctx *c, const tile_group *tg, int64_t ci, float *v, size_t vs) {
     const fc_conv2d_params *p = c->p;
     const int m = c->g.m, n = c->g.n;
     const int64_t H = p->in_h, W = p->in_w;
     const float *rp[6], *rq[6];
-    float lp[6][LANES * 4], lq[6][LANES * 4];
+    float lp[6][LANES * 4 + 8], lq[6][LANES * 4];
     const tile_pos *t0 = &tg->pos[0];
-    const int64_t iw0 = t0->tx * m - p->pad_left;
-    if (tg->row_run && iw0 >= 0 && iw0 + (LANES + 1) * m <= W) {
+    if (tg->row_run) {
         const float *plane = c->x + (t0->img * p->in_channels + ci) * H * W;
+        const int64_t iw0 = t0->tx * m - p->pad_left, span = (LANES + 1) * m;
+        const int inside = iw0 >= 0 && iw0 + span <= W;
+        const int64_t lo = FC_MAX(iw0, (int64_t)0), hi = FC_MIN(iw0 + span, W);
         for (int r = 0; r < n; r++) {
             const int64_t ih = t0->ty * m - p->pad_top + r;
-            rp[r] = (ih >= 0 && ih < H) ? plane + ih * W + iw0 : wino_zeros;
-            rq[r] = rp[r] == wino_zeros ? wino_zeros : rp[r] + m;
+            if (ih < 0 || ih >= H) {
+                rp[r] = rq[r] = wino_zeros;
+                continue;
+            }
+            if (inside) {
+                rp[r] = plane + ih * W + iw0;
+            } else { /* lp[r] holds columns iw0 .. iw0 + span - 1, zeros outside */
+                memset(lp[r], 0, sizeof(lp[r]));
+                if (hi > lo)
+                    memcpy(lp[r] + (lo - iw0), plane + ih * W + lo, (size_t)(hi - lo) * sizeof(float));
+                rp[r] = lp[r];
+            }
+            rq[r] = rp[r] + m;
         }
     } else {
         memset(lp, 0, sizeof(lp));
@@ -336,10 +349,17 @@ static void input_group(const wino_ctx *c, const tile_group *tg, int64_t ci, flo
             const tile_pos *tp = &tg->pos[l];
             const float *plane = c->x + (tp->img * p->in_channels + ci) * H * W;
             const int64_t h0 = tp->ty * m - p->pad_top, w0 = tp->tx * m - p->pad_left;
+            const int inside = w0 >= 0 && w0 + n <= W;
             for (int r = 0; r < n; r++) {
                 const int64_t ih = h0 + r;
                 if (ih < 0 || ih >= H) continue;
                 const float *row = plane + ih * W;
+                if (inside) {
+                    memcpy(&lp[r][m * l], row + w0, (size_t)m * sizeof(float));
+                    lq[r][m * l] = row[w0 + m];
+                    lq[r][m * l + 1] = row[w0 + m + 1];
+                    continue;
+                }
                 for (int cc = 0; cc < n; cc++) {
                     const int64_t iw = w0 + cc;
                     const float val = (iw >= 0 && iw < W) ? row[iw] : 0.0f;
