@@ -52,7 +52,9 @@ static void get_impl(fc_isa isa, int m, wino_impl *w) {
     w->m = m;
     w->n = m + 2;
     w->np = w->n * w->n;
-    if (isa == FC_ISA_AVX2) {
+    /* every ISA above scalar (AVX2, and AVX-512 machines, which have AVX2 and FMA too)
+     * runs the AVX2 transforms; only the GEMM micro-kernel differs */
+    if (isa != FC_ISA_SCALAR) {
         w->in = m == 2 ? fc_f32_wino_in_2x2__avx2_fma : fc_f32_wino_in_4x4__avx2_fma;
         w->out = m == 2 ? fc_f32_wino_out_2x2__avx2_fma : fc_f32_wino_out_4x4__avx2_fma;
     } else {

@@ -155,6 +155,26 @@ def test_unsupported_configurations_raise(fc, algo):
         fc.conv1d(rand(rng, 1, 4, 9), rand(rng, 4, 4, 3), algo=algo)
 
 
+@pytest.mark.parametrize("algo", WINO)
+def test_nan_stays_within_its_tiles(fc, algo):
+    """Documented (DESIGN.md, fastconv.h): a NaN may spread to every output of the tiles
+    whose input patch holds it, never further; where direct gives NaN so does Winograd."""
+    rng = np.random.default_rng(17)
+    x, wt = rand(rng, 1, 5, 24, 24), rand(rng, 6, 5, 3, 3)
+    x[0, 2, 10, 13] = np.nan
+    yd = fc.conv2d(x, wt, padding=1, algo="direct")
+    yw = fc.conv2d(x, wt, padding=1, algo=algo)
+    m = 4 if algo == "winograd" else 2
+    assert np.isnan(yw[np.isnan(yd)]).all()
+    # outputs whose tile's input patch (rows/cols t*m - 1 ... t*m + m) misses the NaN
+    rows, cols = np.arange(24) // m * m, np.arange(24) // m * m
+    near_r = (rows - 1 <= 10) & (10 <= rows + m)
+    near_c = (cols - 1 <= 13) & (13 <= cols + m)
+    far = ~(near_r[:, None] & near_c[None, :])
+    assert np.isfinite(yw[:, :, far]).all()
+    assert_close(yw[:, :, far], yd[:, :, far].astype(np.float64), what=f"{algo} away from NaN")
+
+
 def _choose(kernels, n, c, h, co, k=3, s=1, d=1, g=1):
     p = d * (k - 1) // 2
     return kernels.conv2d_choose((n, c, h, h), (co, c // g, k, k), (s, s), (p,) * 4, (d, d), g)
