@@ -80,7 +80,7 @@ fc_status fc_conv2d_winograd_supports(const fc_conv2d_params *p) {
 typedef struct {
     int m, n, np;
     int64_t th, tw;          /* tiles per image column / row */
-    size_t ntiles, nblocks;
+    size_t ntiles;
     size_t Tb;               /* tiles per block (a multiple of 8) */
     size_t T;                /* columns of a block's V and M (Tb rounded up to every nr) */
     int priv;                /* threads run whole blocks each */
@@ -116,14 +116,13 @@ static fc_status geometry(const fc_conv2d_params *p, int m, wino_geo *g) {
     t = FC_MIN(t, FC_ROUND_UP(g->ntiles, (size_t)WINO_T_GRAIN));
     {
         /* Threads take whole blocks when there are enough to go round (no barriers; each
-         * core keeps its own V and M), in a multiple of the team size of near-equal
-         * blocks; else the team shares each block. */
+         * core keeps its own V and M): each thread a contiguous range of the tiles (cut at
+         * multiples of 8), in near-equal blocks. Else the team shares every block. */
         const size_t nt = (size_t)p->num_threads;
-        size_t nb = cdiv(g->ntiles, t);
-        g->priv = nt > 1 && nb >= nt;
-        if (g->priv) nb = FC_ROUND_UP(nb, nt);
-        g->Tb = FC_ROUND_UP(cdiv(g->ntiles, nb), (size_t)LANES);
-        g->nblocks = cdiv(g->ntiles, g->Tb);
+        g->priv = nt > 1 && cdiv(g->ntiles, t) >= nt;
+        const size_t span = g->priv ? cdiv(g->ntiles, nt) + LANES : g->ntiles;
+        const size_t nb = cdiv(span, t);
+        g->Tb = FC_MIN(t, FC_ROUND_UP(cdiv(span, nb), (size_t)LANES));
         g->T = FC_ROUND_UP(g->Tb, (size_t)WINO_T_GRAIN);
     }
     g->nbuf = g->priv ? (size_t)p->num_threads : 1;
@@ -416,12 +415,13 @@ static inline void team_barrier(int nth) {
 #endif
 }
 
-/* Block b by thread tid of a team of nth sharing the buffers V, M. */
-static void run_block(wino_ctx *c, size_t b, int tid, int nth, float *V, float *M) {
+/* The block of `valid` tiles from tile t0 (a multiple of 8) by thread tid of a team of
+ * nth sharing the buffers V, M. */
+static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, float *V,
+                      float *M) {
     const fc_conv2d_params *p = c->p;
     const int64_t Ci = p->in_channels, Co = p->out_channels;
     const size_t T = c->g.T, nr = c->nr;
-    const size_t t0 = b * c->g.Tb, valid = FC_MIN(c->g.Tb, c->g.ntiles - t0);
     const size_t ncols = FC_ROUND_UP(valid, nr);  /* whole panels; extra lanes are zero */
     const size_t gin = ncols / LANES, gout = cdiv(valid, LANES);
     const size_t vs = (size_t)Ci * T, msz = (size_t)Co * T;
@@ -436,7 +436,7 @@ static void run_block(wino_ctx *c, size_t b, int tid, int nth, float *V, float *
         const size_t col = gi * LANES, q = col / nr, jj = col % nr;
         if (gi != cur) {
             cur = gi;
-            if (t0 + col < c->g.ntiles) {
+            if (col < valid) {
                 group_at(c, t0 + col, &tg);
             } else {
                 tg.nvalid = 0;  /* padding lanes of the last panel: zeros */
@@ -479,14 +479,17 @@ static void run_block(wino_ctx *c, size_t b, int tid, int nth, float *V, float *
 
 static void run_thread(wino_ctx *c, int tid, int nth) {
     fc_fpmode fpm = fc_flush_denormals();
-    const size_t pair = c->g.vbytes + c->g.mbytes;
+    const size_t pair = c->g.vbytes + c->g.mbytes, n = c->g.ntiles, Tb = c->g.Tb;
     if (c->g.priv) {
         char *buf = c->bufs + (size_t)tid * pair;
-        for (size_t b = (size_t)tid; b < c->g.nblocks; b += (size_t)nth)
-            run_block(c, b, 0, 1, (float *)(void *)buf, (float *)(void *)(buf + c->g.vbytes));
+        const size_t lo = FC_MIN(n, FC_ROUND_UP(n * (size_t)tid / (size_t)nth, (size_t)LANES));
+        const size_t hi = FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES));
+        for (size_t t0 = lo; t0 < hi; t0 += Tb)
+            run_block(c, t0, FC_MIN(Tb, hi - t0), 0, 1, (float *)(void *)buf,
+                      (float *)(void *)(buf + c->g.vbytes));
     } else {
-        for (size_t b = 0; b < c->g.nblocks; b++)
-            run_block(c, b, tid, nth, (float *)(void *)c->bufs,
+        for (size_t t0 = 0; t0 < n; t0 += Tb)
+            run_block(c, t0, FC_MIN(Tb, n - t0), tid, nth, (float *)(void *)c->bufs,
                       (float *)(void *)(c->bufs + c->g.vbytes));
     }
     fc_restore_fpmode(fpm);
