@@ -4,6 +4,7 @@ Prepared (packed-once) convolutions, as a compiled model runs them. Trials of th
 algorithms are interleaved, so machine noise hits them alike; the medians are printed as
 GFLOP/s-equivalent (2 * direct-convolution MACs / time).
     python scripts/bench_winograd.py [--threads 1 2] [--repeats 7] [--filter vgg16]
+    python scripts/bench_winograd.py --threads 1 --cpu-time   # on a shared machine
 """
 import argparse
 import csv
@@ -24,7 +25,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--filter", default="vgg16")
     ap.add_argument("--algos", nargs="+", default=list(ALGOS))
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by the calling thread's CPU time (1 thread only): steadier "
+                         "than wall time when other jobs share the cores")
     args = ap.parse_args()
+    clock = time.thread_time if args.cpu_time else time.perf_counter
+    if args.cpu_time and args.threads != [1]:
+        ap.error("--cpu-time measures one thread: use --threads 1")
     here = os.path.dirname(os.path.abspath(__file__))
     rows = list(csv.DictReader(open(os.path.join(here, "..", "bench", "shapes", "conv2d.csv"))))
     rng = np.random.default_rng(0)
@@ -57,10 +64,10 @@ def main():
                                        workspace=ws[a])
             for _ in range(args.repeats):
                 for a in args.algos:
-                    t = time.perf_counter()
+                    t = clock()
                     K.conv2d_run(x, blobs[a], wt.shape, (1, 1), pads, (1, 1), 1, True, nt,
                                  out=outs[a], workspace=ws[a])
-                    times[a].append(time.perf_counter() - t)
+                    times[a].append(clock() - t)
             auto = K.conv2d_choose(x.shape, wt.shape, (1, 1), pads, (1, 1), 1)
             print(r["name"].ljust(26), nt,
                   " ".join(f"{flops / statistics.median(times[a]) / 1e9:10.1f}" for a in args.algos),

@@ -18,16 +18,19 @@
  *      and 8 output channels -> winograd (F(4x4)) or winograd2 (F(2x2)), whichever does
  *      fewer multiplications counting whole 16-tile GEMM panels (wino_gain), if that is
  *      at least WINO_MIN_GAIN times fewer than direct's. Prepacked, 1 thread, medians of
- *      7 interleaved runs on a loaded 2-core Xeon (scripts/bench_winograd.py), GFLOP/s
+ *      5 interleaved runs timed by thread CPU time (the 2-core Xeon was shared;
+ *      `scripts/bench_winograd.py --threads 1 --cpu-time --filter _`), GFLOP/s of
  *      direct / im2col / winograd / winograd2:
- *        VGG-16 conv1_2 224x224x64:   49 /  41 / 101 / 63     (gain F4 4.0)
- *        VGG-16 conv3_2 56x56x256:    31 /  30 /  86 / 60
- *        VGG-16 conv5_1 14x14x512:    21 /  24 /  48 / 39     (gain F4 3.1, F2 1.7)
- *        CIFAR conv3_2 8x8x256:       38 /  52 /  38 / 73     (gain F4 1.0, F2 2.25)
- *        CIFAR conv4_2 4x4x512:       30 /  44 /   5 / 11     (gain F4 0.25, F2 0.56)
- *        13 -> 27 channels, 56x56:     5 /  38 /  48 / 38
- *        VGG-16 conv1_1, 3 channels:  47 /  49 /  24 / 20     (the input transform per
- *                                     channel outweighs a 27-long reduction)
+ *        VGG-16 conv1_2 224x224x64:    60 /  60 / 146 /  87   (gain F4 4.0)
+ *        VGG-16 conv3_2 56x56x256:     74 /  72 / 184 / 141
+ *        VGG-16 conv5_1 14x14x512:     67 /  67 / 127 /  97   (gain F4 3.1, F2 1.7)
+ *        CIFAR conv2_1 16x16, 64->128: 73 /  70 / 128 / 123
+ *        CIFAR conv3_2 8x8x256:        53 /  58 /  42 /  80   (gain F4 1.0, F2 2.25)
+ *        CIFAR conv4_2 4x4x512:        37 /  42 /  10 /  23   (gain F4 0.25, F2 0.56)
+ *        CIFAR conv4_2 4x4x512, b64:   54 /  70 / 211 / 124
+ *        13 -> 27 channels, 56x56:     38 /  36 /  44 /  45
+ *        VGG-16 conv1_1, 3 channels:   50 /  58 /  28 /  26   (the input transform per
+ *                                      channel outweighs a 27-long reduction)
  *      Winograd's rounding error stays below 2e-5 of the output's scale on VGG-16 layers
  *      (tests/test_winograd.py), far inside the 1e-3 budget. */
 #include "fc_conv_internal.h"
