@@ -14,10 +14,12 @@
  *      pre-packed, one thread per GEMM);
  *   3. output transform Y = A^T M A, bias and ReLU fused, writing only the valid part of
  *      edge tiles.
- * Threads: either each thread runs whole blocks with its own V and M ("private", many
- * blocks and a U that fits in L2), or the team runs every block together: phase 1 split
- * over (group, channel) items, phase 2 over points, phase 3 over (group, channel) items,
- * a barrier after phases 1 and 2. No split touches a reduction and every tile's numbers
+ * Threads: either each thread runs its own contiguous range of tiles, block by block,
+ * with its own V and M ("private": when there are at least as many blocks as threads;
+ * no barriers, which matters on a shared machine), or the team runs every block together:
+ * phase 1 split over (group, channel) items, phase 2 over points, phase 3 over (group,
+ * channel) items, a barrier after phases 1 and 2 (few tiles, e.g. 14x14 maps at batch 1,
+ * where splitting the points also splits the reading of U). No split touches a reduction and every tile's numbers
  * are computed the same way in any group or block, so results are bit-identical for any
  * team size.
  *
@@ -82,7 +84,8 @@ typedef struct {
     int64_t th, tw;          /* tiles per image column / row */
     size_t ntiles;
     size_t Tb;               /* tiles per block (a multiple of 8) */
-    size_t T;                /* columns of a block's V and M (Tb rounded up to every nr) */
+    size_t T;                /* columns of a block's V and M: Tb rounded up to 32, a
+                              * multiple of every ISA's nr */
     int priv;                /* threads run whole blocks each */
     size_t nbuf;             /* V/M buffer pairs: one per thread if priv, else one */
     size_t vbytes, mbytes;   /* of one buffer pair, each aligned */
@@ -309,7 +312,7 @@ static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
     }
 }
 
-static const float wino_zeros[(LANES + 1) * 4] __attribute__((aligned(64))) = {0};
+static const float wino_zeros[(LANES + 1) * 4] = {0};
 
 /* Input transform of one channel of a group into V (8 floats per point, vs apart).
  * Tiles side by side along a row read the image rows in place, or (at the left and right
