@@ -1233,6 +1233,9 @@ def plot(res: dict, out: str, threads: Optional[int] = None) -> str:
 
 # ====================================================================== tune
 
+TUNE_ALGOS = ("direct", "im2col", "winograd", "winograd2")
+
+
 def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Options] = None,
          progress: bool = True) -> List[dict]:
     """Time each conv algorithm on every conv step of `model` (its compiled weights,
@@ -1256,7 +1259,7 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
             auto = _kernels.conv2d_choose(xs, step.w_shape, step.stride, step.pads,
                                           step.dilation, step.groups)
             runners, why = {}, {}
-            for algo in ("direct", "im2col"):
+            for algo in TUNE_ALGOS:  # Winograd raises ValueError where it cannot serve
                 try:
                     blob, _ = _kernels.conv2d_pack(xs, step.weight, step.bias, step.stride,
                                                    step.pads, step.dilation, step.groups, algo)
@@ -1283,8 +1286,8 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
                    "pads": list(step.pads), "dilation": list(step.dilation),
                    "groups": step.groups, "median_ms": meds, "winner": winner,
                    "auto": auto, "rounds": rounds, "stable": stable, "unsupported": why}
-            if len(meds) == 2:
-                lo, hi = sorted(meds.values())
+            if len(meds) >= 2:  # the winner's lead over the runner-up
+                lo, hi = sorted(meds.values())[:2]
                 rec["margin"] = hi / lo
             out.append(rec)
             prog.note(f"{node}: " + "  ".join(f"{a} {m:.3g} ms" for a, m in meds.items())
@@ -1307,13 +1310,14 @@ def _conv_out_hw(step, xs):
 
 
 def tune_table(recs: List[dict]) -> str:
-    lines = ["| layer | input | weight | direct ms | im2col ms | winner | margin | auto |",
-             "|---|---|---|---:|---:|---|---:|---|"]
+    lines = ["| layer | input | weight | " + " | ".join(f"{a} ms" for a in TUNE_ALGOS)
+             + " | winner | margin | auto |",
+             "|---|---|---|" + "---:|" * len(TUNE_ALGOS) + "---|---:|---|"]
     for r in recs:
         m = r["median_ms"]
         lines.append(f"| {r['node']} | {'x'.join(map(str, r['input_shape']))} | "
-                     f"{'x'.join(map(str, r['weight_shape']))} | {_ms(m.get('direct'))} | "
-                     f"{_ms(m.get('im2col'))} | {r['winner']} | "
+                     f"{'x'.join(map(str, r['weight_shape']))} | "
+                     + " | ".join(_ms(m.get(a)) for a in TUNE_ALGOS) + f" | {r['winner']} | "
                      f"{_f(r.get('margin'), 2)}x | {r['auto']}"
                      + ("" if r["auto"] == r["winner"] else " (differs)") + " |")
     return "\n".join(lines)

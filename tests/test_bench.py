@@ -181,9 +181,13 @@ def test_tune_writes_a_model_whose_layers_carry_the_winners(tmp_path, capsys):
     assert set(algos) == set(recs) == set(_conv_algos(model))
     for name, algo in algos.items():
         r = recs[name]
-        assert algo == r["winner"] in ("direct", "im2col")
+        assert algo == r["winner"] in ("direct", "im2col", "winograd", "winograd2")
         assert r["median_ms"][algo] == min(r["median_ms"].values())
-        assert r["auto"] in ("direct", "im2col")
+        assert r["auto"] in ("direct", "im2col", "winograd", "winograd2")
+        if r["weight_shape"][2:] == [3, 3] and r["stride"] == [1, 1]:
+            assert {"winograd", "winograd2"} <= set(r["median_ms"]), r
+        else:
+            assert "winograd" in r["unsupported"], r
     x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
     np.testing.assert_allclose(tuned(x), model(x), rtol=1e-4, atol=1e-6)
 
@@ -195,7 +199,8 @@ def test_tune_an_onnx_model(tmp_path):
     assert cli.main(["bench", "--tune", str(digits), "-o", str(dst), "--quick",
                      "--threads", "1", "--no-progress"]) == 0
     algos = _conv_algos(fc.load(dst))
-    assert len(algos) == 3 and set(algos.values()) <= {"direct", "im2col"}
+    assert len(algos) == 3
+    assert set(algos.values()) <= {"direct", "im2col", "winograd", "winograd2"}
 
 
 def test_tune_refuses_an_onnx_output(tmp_path, capsys):

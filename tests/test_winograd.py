@@ -221,7 +221,7 @@ def test_workspace_is_reported_and_checked(fc, kernels):
             kernels.conv2d_run(x, blob, wt.shape, (2, 2), (1, 1, 1, 1), (1, 1), 1)
 
 
-def test_model_set_algo_and_summary():
+def test_model_set_algo_and_summary(tmp_path):
     m = fc_mod.Sequential([L.Conv2d(3, 16, 3, padding=1, seed=1), L.ReLU(),
                            L.Conv2d(16, 16, 3, padding=1, seed=2), L.ReLU(),
                            L.Conv2d(16, 8, 1, seed=3)], input_shape=(3, 12, 12))
@@ -233,7 +233,12 @@ def test_model_set_algo_and_summary():
     assert "winograd" in str(m.summary(print_fn=None))
     np.testing.assert_allclose(m(x), y, rtol=1e-4, atol=1e-4)
     m.set_algo(conv_names[1], "winograd2")
-    np.testing.assert_allclose(m(x), y, rtol=1e-4, atol=1e-4)
+    y2 = m(x)
+    np.testing.assert_allclose(y2, y, rtol=1e-4, atol=1e-4)
+    m.save(tmp_path / "m.fcz")  # the choice is saved with the model
+    m2 = fc_mod.load(tmp_path / "m.fcz")
+    assert m2.plan.node_info[conv_names[1]]["algo"] == "winograd2"
+    assert_bitequal(m2(x), y2, "saved and loaded")
     with pytest.raises(ValueError):
         m.set_algo(conv_names[2], "winograd")  # a 1x1 layer
     assert m.plan.node_info[conv_names[2]]["algo"] != "winograd"
