@@ -657,12 +657,6 @@ size_t fc_sgemm_nr(fc_isa isa) {
     return g.nr;
 }
 
-size_t fc_sgemm_mr(fc_isa isa) {
-    gemm_impl g;
-    gemm_get_impl(isa, &g);
-    return g.mr;
-}
-
 int fc_sgemm_packed_a_pays(int64_t m, int64_t n, int64_t uses, int num_threads) {
     /* A is packed once per KC block of each jc block by every thread column of the grid
      * (fc_sgemm); pack it beforehand when that would happen more than once */
