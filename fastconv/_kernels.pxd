@@ -43,6 +43,8 @@ cdef extern from "fastconv.h" nogil:
         FC_CONV_AUTO
         FC_CONV_DIRECT
         FC_CONV_IM2COL
+        FC_CONV_WINOGRAD
+        FC_CONV_WINOGRAD2
     ctypedef struct fc_conv2d_params:
         int64_t batch, in_channels, in_h, in_w
         int64_t out_channels, kernel_h, kernel_w

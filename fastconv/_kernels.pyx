@@ -23,8 +23,10 @@ from fastconv.errors import ShapeError
 
 cnp.import_array()
 
-_ALGOS = {"auto": FC_CONV_AUTO, "direct": FC_CONV_DIRECT, "im2col": FC_CONV_IM2COL}
-_ALGO_NAMES = {int(FC_CONV_DIRECT): "direct", int(FC_CONV_IM2COL): "im2col"}
+_ALGOS = {"auto": FC_CONV_AUTO, "direct": FC_CONV_DIRECT, "im2col": FC_CONV_IM2COL,
+          "winograd": FC_CONV_WINOGRAD, "winograd2": FC_CONV_WINOGRAD2}
+_ALGO_NAMES = {int(FC_CONV_DIRECT): "direct", int(FC_CONV_IM2COL): "im2col",
+               int(FC_CONV_WINOGRAD): "winograd", int(FC_CONV_WINOGRAD2): "winograd2"}
 
 cdef int _num_threads = fc_default_num_threads()
 
@@ -316,6 +318,21 @@ cdef fc_conv_algo _algo(str algo) except *:
     return _ALGOS[algo]
 
 
+cdef int _check_supports(fc_conv2d_params *p, fc_conv_algo a, str algo, str where) except -1:
+    """ValueError saying why if the algorithm cannot serve p."""
+    cdef fc_status st = fc_conv2d_supports(p, a)
+    if st == FC_EUNSUPPORTED:
+        why = ""
+        if a == FC_CONV_WINOGRAD or a == FC_CONV_WINOGRAD2:
+            why = (f": Winograd serves 3x3 kernels at stride 1, dilation 1, groups 1 only; "
+                   f"this is a {p.kernel_h}x{p.kernel_w} kernel, stride "
+                   f"({p.stride_h}, {p.stride_w}), dilation ({p.dilation_h}, {p.dilation_w}), "
+                   f"groups {p.groups}")
+        raise ValueError(f"{where}: algo={algo!r} cannot serve this configuration{why}")
+    _check(st, where)
+    return 0
+
+
 def conv2d_choose(tuple x_shape, tuple w_shape, stride, pads, dilation, int64_t groups):
     """The algorithm name that algo="auto" resolves to for this configuration."""
     cdef fc_conv2d_params p
@@ -358,10 +375,7 @@ def conv2d(x, w, bias, stride, pads, dilation, int64_t groups, str algo="auto",
         if B.shape[0] != p.out_channels:
             raise ShapeError(f"conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
     _check(fc_conv2d_check(&p), "conv2d")
-    st = fc_conv2d_supports(&p, a)
-    if st == FC_EUNSUPPORTED:
-        raise ValueError(f"conv2d: algo={algo!r} cannot serve this configuration")
-    _check(st, "conv2d")
+    _check_supports(&p, a, algo, "conv2d")
     _check(fc_conv2d_workspace_size(&p, a, &nbytes), "conv2d")
     inputs = (("x", X), ("weight", W), ("bias", B))
     Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d", inputs)
@@ -404,6 +418,7 @@ def conv2d_pack(tuple x_shape, w, bias, stride, pads, dilation, int64_t groups,
         if B.shape[0] != p.out_channels:
             raise ShapeError(f"conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
     _check(fc_conv2d_check(&p), "conv2d")
+    _check_supports(&p, a, algo, "conv2d_pack")
     _check(fc_conv2d_packed_size(&p, a, &nbytes), "conv2d_pack")
     blob = _aligned_bytes(nbytes)
     wp, bp, dst = _ptr(W), _ptr(B), cnp.PyArray_DATA(blob)

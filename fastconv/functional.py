@@ -31,7 +31,7 @@ Padding = Union[int, str, Sequence[int]]
 # arithmetic free of overflow).
 _DIM_LIMIT = 2**31 - 1
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
-_ALGOS = ("auto", "direct", "im2col")
+_ALGOS = ("auto", "direct", "im2col", "winograd", "winograd2")
 
 
 # ------------------------------------------------------------------ argument helpers
@@ -209,7 +209,9 @@ def conv2d(x, weight, bias=None, stride: IntOrPair = 1, padding: Padding = 0,
 
     x: [N, C, H, W] (or unbatched [C, H, W]); weight: [Co, C/groups, kh, kw];
     bias: [Co] or None. padding: int, (ph, pw), (top, left, bottom, right), "same"
-    (ONNX SAME_UPPER) or "valid". algo: "auto", "direct" or "im2col".
+    (ONNX SAME_UPPER) or "valid". algo: "auto", "direct", "im2col", "winograd"
+    (F(4x4, 3x3)) or "winograd2" (F(2x2, 3x3)); the two Winograd ones serve 3x3 stride-1
+    dilation-1 ungrouped convolutions only and raise ValueError for anything else.
     Returns float32 [N, Co, Ho, Wo] (or [Co, Ho, Wo])."""
     unbatched = np.ndim(x) == 3
     if unbatched:

@@ -275,7 +275,9 @@ class Model:
     # ------------------------------------------------------------------ algorithms, weights
 
     def set_algo(self, node_name: str, algo: str) -> None:
-        """Force an algorithm ("auto", "direct", "im2col") for one conv node; recompiles."""
+        """Force an algorithm ("auto", "direct", "im2col", "winograd", "winograd2") for one
+        conv node; recompiles. An algorithm that cannot serve the node raises ValueError
+        and leaves the model as it was."""
         layer = self.node(node_name).layer
         if not hasattr(layer, "algo"):
             raise ValueError(f"{node_name}: a {layer.kind} layer has no algorithm to choose")

@@ -68,6 +68,15 @@ def workload() -> None:
                 fc.conv2d(x, r(9, 5, 1, 1), algo=algo)
                 fc.conv2d(x, w, None, dilation=(2, 3), padding="same", algo=algo)
                 fc.conv1d(r(2, 3, 17), r(4, 3, 5), padding=(2, 1), stride=2, algo=algo)
+            for algo in ("winograd", "winograd2"):  # edge tiles, gathered and border groups
+                y = fc.conv2d(x, w, b, padding=(1, 0, 2, 1), algo=algo)
+                ref = K.ref_conv2d(x, w, b, (1, 1), (1, 0, 2, 1), (1, 1), 1)
+                check(np.allclose(y, ref, atol=1e-4), f"conv {algo} {isa}")
+                x2, w2 = r(3, 6, 13, 45), r(9, 6, 3, 3)
+                wconv = fc.prepare_conv2d(w2, None, padding=1, algo=algo, relu=True)
+                check(np.allclose(wconv(x2), np.maximum(K.ref_conv2d(
+                    x2, w2, None, (1, 1), (1, 1, 1, 1), (1, 1), 1), 0), atol=1e-4),
+                    f"prepared {algo} {isa}")
             conv = fc.prepare_conv2d(w, b, padding=1)
             check(np.allclose(conv(x), fc.conv2d(x, w, b, padding=1), atol=1e-5), "prepared")
             fc.conv2d(r(1, 33, 6, 7), r(17, 33, 3, 3), padding=1)    # register/cache edges

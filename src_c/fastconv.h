@@ -84,7 +84,18 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
 
 /* ---------------------------------------------------------------- convolution */
 
-typedef enum { FC_CONV_AUTO = 0, FC_CONV_DIRECT = 1, FC_CONV_IM2COL = 2 } fc_conv_algo;
+/* WINOGRAD: F(4x4, 3x3); WINOGRAD2: F(2x2, 3x3) (fewer points, smaller rounding error,
+ * more work per output). Both serve 3x3 stride-1 dilation-1 ungrouped convolutions only
+ * (fc_conv2d_supports says FC_EUNSUPPORTED otherwise). A NaN or Inf in the input can
+ * spread to every output of the tiles (4x4 or 2x2 outputs) whose 6x6 / 4x4 input patch
+ * holds it, where the other algorithms limit it to the outputs whose window holds it. */
+typedef enum {
+    FC_CONV_AUTO = 0,
+    FC_CONV_DIRECT = 1,
+    FC_CONV_IM2COL = 2,
+    FC_CONV_WINOGRAD = 3,
+    FC_CONV_WINOGRAD2 = 4
+} fc_conv_algo;
 
 typedef struct {
     int64_t batch, in_channels, in_h, in_w;

@@ -13,8 +13,31 @@
  *   5. everything else -> direct: it reads each input row once per 16 output channels
  *      and packs no image data. With the weights packed once (prepare_conv2d, a compiled
  *      model) it beats im2col on every 3x3 stride-1 VGG layer, the 14x14 one included
- *      (0.97x ORT against 0.85x); packing per call, the two tie there. */
+ *      (0.97x ORT against 0.85x); packing per call, the two tie there.
+ *   0. before all these: 3x3 stride-1 dilation-1 ungrouped layers with at least 8 input
+ *      and 8 output channels -> winograd (F(4x4)) or winograd2 (F(2x2)), whichever does
+ *      fewer multiplications counting whole 16-tile GEMM panels (wino_gain), if that is
+ *      at least WINO_MIN_GAIN times fewer than direct's. Prepacked, 1 thread, medians of
+ *      5 interleaved runs timed by thread CPU time (the 2-core Xeon was shared;
+ *      `scripts/bench_winograd.py --threads 1 --cpu-time --filter _`), GFLOP/s of
+ *      direct / im2col / winograd / winograd2:
+ *        VGG-16 conv1_2 224x224x64:    60 /  60 / 146 /  87   (gain F4 4.0)
+ *        VGG-16 conv3_2 56x56x256:     74 /  72 / 184 / 141
+ *        VGG-16 conv5_1 14x14x512:     67 /  67 / 127 /  97   (gain F4 3.1, F2 1.7)
+ *        CIFAR conv2_1 16x16, 64->128: 73 /  70 / 128 / 123
+ *        CIFAR conv3_2 8x8x256:        53 /  58 /  42 /  80   (gain F4 1.0, F2 2.25)
+ *        CIFAR conv4_2 4x4x512:        37 /  42 /  10 /  23   (gain F4 0.25, F2 0.56)
+ *        CIFAR conv4_2 4x4x512, b64:   54 /  70 / 211 / 124
+ *        13 -> 27 channels, 56x56:     38 /  36 /  44 /  45
+ *        VGG-16 conv1_1, 3 channels:   50 /  58 /  28 /  26   (the input transform per
+ *                                      channel outweighs a 27-long reduction)
+ *      Winograd's rounding error stays below 2e-5 of the output's scale on VGG-16 layers
+ *      (tests/test_winograd.py), far inside the 1e-3 budget. */
 #include "fc_conv_internal.h"
+
+/* Winograd must save at least this factor of multiplications to be chosen (the
+ * transforms and the per-point GEMMs' short sums eat the rest). */
+#define WINO_MIN_GAIN 1.5
 
 /* Every dimension must fit in 31 bits so that the int64 size rule cannot overflow. */
 #define FC_DIM_LIMIT ((int64_t)INT32_MAX)
@@ -45,9 +68,24 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
     return FC_OK;
 }
 
+/* Winograd's multiplications per direct one: 9 taps per output pixel against n*n points
+ * per tile, each tile's column rounded up to whole 16-wide GEMM panels. */
+static double wino_gain(const fc_conv2d_params *p, int64_t m) {
+    const int64_t tiles = p->batch * ((p->out_h + m - 1) / m) * ((p->out_w + m - 1) / m);
+    const int64_t cols = (tiles + 15) / 16 * 16;
+    return 9.0 * (double)(p->batch * p->out_h * p->out_w) / ((double)((m + 2) * (m + 2)) *
+                                                              (double)(cols > 0 ? cols : 16));
+}
+
 fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
     const int64_t cog = p->out_channels / p->groups;
     const int64_t k = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
+    if (p->in_channels >= 8 && p->out_channels >= 8 &&
+        fc_conv2d_winograd_supports(p) == FC_OK) {
+        const double g4 = wino_gain(p, 4), g2 = wino_gain(p, 2);
+        if (g4 >= WINO_MIN_GAIN && g4 >= g2) return FC_CONV_WINOGRAD;
+        if (g2 >= WINO_MIN_GAIN) return FC_CONV_WINOGRAD2;
+    }
     if (p->groups > 1 && (cog < 16 || k < 32)) return FC_CONV_DIRECT;
     if (p->kernel_h * p->kernel_w == 1 || k < 32 || (p->stride_w > 1 && p->out_w < 32))
         return FC_CONV_IM2COL;
@@ -64,6 +102,8 @@ fc_status fc_conv2d_supports(const fc_conv2d_params *p, fc_conv_algo algo) {
     switch (resolve(p, algo)) {
     case FC_CONV_DIRECT: return fc_conv2d_direct_supports(p);
     case FC_CONV_IM2COL: return fc_conv2d_im2col_supports(p);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2: return fc_conv2d_winograd_supports(p);
     default: return FC_EINVAL;
     }
 }
@@ -75,6 +115,8 @@ fc_status fc_conv2d_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
     switch (resolve(p, algo)) {
     case FC_CONV_DIRECT: return fc_conv2d_direct_workspace_size(p, bytes);
     case FC_CONV_IM2COL: return fc_conv2d_im2col_workspace_size(p, bytes);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2: return fc_conv2d_winograd_workspace_size(p, resolve(p, algo), bytes);
     default: return FC_EINVAL;
     }
 }
@@ -91,6 +133,9 @@ fc_status fc_conv2d(const fc_conv2d_params *p, fc_conv_algo algo, const float *x
         return fc_conv2d_direct(p, x, w, bias, y, workspace, workspace_bytes);
     case FC_CONV_IM2COL:
         return fc_conv2d_im2col(p, x, w, bias, y, workspace, workspace_bytes);
+    case FC_CONV_WINOGRAD:
+    case FC_CONV_WINOGRAD2:
+        return fc_conv2d_winograd(p, resolve(p, algo), x, w, bias, y, workspace, workspace_bytes);
     default: return FC_EINVAL;
     }
 }
@@ -116,6 +161,8 @@ typedef char packed_header_fits[sizeof(packed_header) <= FC_PACKED_HEADER_BYTES 
 static fc_status packed_arrays(const fc_conv2d_params *p, fc_conv_algo algo, size_t *wbytes,
                                size_t *bbytes) {
     if (algo == FC_CONV_DIRECT) return fc_conv2d_direct_packed_size(p, wbytes, bbytes);
+    if (algo == FC_CONV_WINOGRAD || algo == FC_CONV_WINOGRAD2)
+        return fc_conv2d_winograd_packed_size(p, algo, wbytes, bbytes);
     return fc_conv2d_im2col_packed_size(p, wbytes, bbytes);
 }
 
@@ -143,8 +190,12 @@ fc_status fc_conv2d_pack(const fc_conv2d_params *p, fc_conv_algo algo, const flo
     packed_arrays(p, a, &wb, &bb);
     float *wpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES);
     float *bpack = (float *)((char *)packed + FC_PACKED_HEADER_BYTES + wb);
-    st = a == FC_CONV_DIRECT ? fc_conv2d_direct_pack(p, w, bias, wpack, bpack)
-                             : fc_conv2d_im2col_pack(p, w, bias, wpack, bpack);
+    if (a == FC_CONV_DIRECT)
+        st = fc_conv2d_direct_pack(p, w, bias, wpack, bpack);
+    else if (a == FC_CONV_IM2COL)
+        st = fc_conv2d_im2col_pack(p, w, bias, wpack, bpack);
+    else
+        st = fc_conv2d_winograd_pack(p, a, w, bias, wpack, bpack);
     if (st != FC_OK) return st;
     packed_header h = {FC_PACKED_MAGIC, (int32_t)a, (int32_t)fc_active_isa(), bias != NULL, 0,
                        p->out_channels,
@@ -162,7 +213,9 @@ static const packed_header *check_blob(const fc_conv2d_params *p, const void *pa
         return NULL;
     const packed_header *h = (const packed_header *)packed;
     if (h->magic != FC_PACKED_MAGIC) return NULL;
-    if (h->algo != FC_CONV_DIRECT && h->algo != FC_CONV_IM2COL) return NULL;
+    if (h->algo != FC_CONV_DIRECT && h->algo != FC_CONV_IM2COL && h->algo != FC_CONV_WINOGRAD &&
+        h->algo != FC_CONV_WINOGRAD2)
+        return NULL;
     if (packed_bytes - FC_PACKED_HEADER_BYTES < h->wbytes ||
         packed_bytes - FC_PACKED_HEADER_BYTES - h->wbytes < h->bbytes)
         return NULL;
@@ -190,6 +243,10 @@ fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *pa
     const packed_header *h = check_blob(p, packed, packed_bytes);
     if (!h) return FC_EINVAL;
     if (h->algo == FC_CONV_DIRECT) return fc_conv2d_direct_run_workspace_size(p, bytes);
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        return fc_conv2d_winograd_run_workspace_size(p, (fc_conv_algo)h->algo, bytes);
+    }
     return fc_conv2d_im2col_run_workspace_size(p, bytes);
 }
 
@@ -206,6 +263,11 @@ fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *p
         (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES + h->wbytes);
     if (h->algo == FC_CONV_DIRECT)
         return fc_conv2d_direct_run(p, x, wpack, bpack, y, workspace, workspace_bytes);
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        return fc_conv2d_winograd_run(p, (fc_conv_algo)h->algo, x, wpack,
+                                      h->has_bias ? bpack : NULL, y, workspace, workspace_bytes);
+    }
     /* no bias stays no bias: adding zeros would turn -0.0 into +0.0 */
     return fc_conv2d_im2col_run(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
                                 workspace_bytes);

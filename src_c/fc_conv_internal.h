@@ -39,4 +39,22 @@ fc_status fc_conv2d_im2col_run(const fc_conv2d_params *p, const float *x, const 
                                const float *bias, float *y, void *workspace,
                                size_t workspace_bytes);
 
+/* Winograd F(4x4, 3x3) (FC_CONV_WINOGRAD) and F(2x2, 3x3) (FC_CONV_WINOGRAD2):
+ * src_c/fc_conv_winograd.c; same contract as above, `algo` selecting the variant. */
+fc_status fc_conv2d_winograd_supports(const fc_conv2d_params *p);
+fc_status fc_conv2d_winograd_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                            size_t *bytes);
+fc_status fc_conv2d_winograd(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
+                             const float *w, const float *bias, float *y, void *workspace,
+                             size_t workspace_bytes);
+fc_status fc_conv2d_winograd_packed_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                         size_t *wbytes, size_t *bbytes);
+fc_status fc_conv2d_winograd_pack(const fc_conv2d_params *p, fc_conv_algo algo, const float *w,
+                                  const float *bias, float *wpack, float *bpack);
+fc_status fc_conv2d_winograd_run_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                                size_t *bytes);
+fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
+                                 const float *wpack, const float *bias, float *y,
+                                 void *workspace, size_t workspace_bytes);
+
 #endif

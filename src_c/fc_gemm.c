@@ -225,6 +225,7 @@ typedef struct {
     const float *apacked;  /* all of A packed (fc_sgemm_pack_a), or NULL */
     size_t mpad;           /* rows of apacked: m rounded up to MR */
     fc_gemm_packb_fn packb_cb; const void *packb_ctx; /* B from a callback, or NULL */
+    const float *bpacked;  /* all of B packed by the caller (full-k panels), or NULL */
     float *bpack;          /* shared packed B block */
     unsigned char *apack0; /* first per-thread packed A block */
     size_t a_bytes, p_bytes;
@@ -344,7 +345,8 @@ static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
     const size_t mtiles = cdiv(x->m, mr);
     const size_t mc_tiles = FC_GEMM_MC_MAX / mr;
     float *apack = x->apacked ? NULL : (float *)(void *)(x->apack0 + tid * x->a_bytes);
-    float *bpanel = (float *)(void *)(x->apack0 + (tid + 1) * x->a_bytes - x->p_bytes);
+    float *bpanel = x->bpacked ? NULL
+                    : (float *)(void *)(x->apack0 + (tid + 1) * x->a_bytes - x->p_bytes);
     size_t jc;
 
     for (jc = 0; jc < x->n; jc += FC_GEMM_NC_MAX) {
@@ -358,19 +360,22 @@ static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
             split_range(mtiles, tm, tid / tn, &t0, &t1);
             split_range(npanels, tn, tid % tn, &q0, &q1);
         }
-        /* everyone is done with the previous block's packed B */
+        /* everyone is done with the previous block's packed B (a team of one skips it:
+         * it may run inside a caller's parallel region, fc_conv_winograd.c) */
 #ifdef _OPENMP
+        if (nth > 1) {
 #pragma omp barrier
+        }
 #endif
         for (pc = 0; pc < x->k; pc += x->kc) {
             const size_t kc = FC_MIN(x->kc, x->k - pc);
             const int beta = (pc > 0) || x->accumulate;
             const int last = (pc + kc >= x->k);
-            const float *bsrc = x->packb_cb ? NULL
+            const float *bsrc = (x->packb_cb || x->bpacked) ? NULL
                                 : x->b + (ptrdiff_t)pc * x->rs_b + (ptrdiff_t)jc * x->cs_b;
             size_t it;
 
-            if (!jit) {
+            if (!jit && !x->bpacked) {
                 long q;
 #ifdef _OPENMP
 #pragma omp barrier
@@ -427,9 +432,14 @@ static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
                      * used right after it is packed and never again, so it goes to a small
                      * buffer that stays in L1 instead of the B block. Otherwise, fixed
                      * stride: a panel never moves between KC blocks. */
-                    float *bp = (jit && single) ? bpanel : x->bpack + q * x->kc * nr;
+                    float *bp = x->bpacked ? NULL
+                                : (jit && single) ? bpanel : x->bpack + q * x->kc * nr;
+                    const float *bk = bp; /* the panel the micro-kernel reads */
                     size_t ir;
-                    if (jit && it == t0) {
+                    if (x->bpacked) {
+                        /* the caller's full-k panel (jc is a multiple of nr) */
+                        bk = x->bpacked + ((jc + j0) / nr) * x->k * nr + pc * nr;
+                    } else if (jit && it == t0) {
                         /* this thread alone uses panel q: pack it now, prefetch a later one */
                         const size_t qp = q + FC_GEMM_PF_PANELS;
                         const float *pf = (bsrc && qp < q1 && (qp + 1) * nr <= nc)
@@ -438,7 +448,7 @@ static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
                     }
                     for (ir = it; ir < it1; ir++) {
                         const size_t r0 = ir * mr;
-                        run_tile(x, kc, apack + (ir - it) * kc * mr, bp, r0, jc + j0,
+                        run_tile(x, kc, apack + (ir - it) * kc * mr, bk, r0, jc + j0,
                                  FC_MIN(mr, x->m - r0), nrv, beta, last);
                         a_prefetch_step(&apf);
                     }
@@ -480,8 +490,9 @@ static void gemm_drive(const fc_gemm_ex_args *e, const gemm_impl *g, const gemm_
     x.mpad = FC_ROUND_UP(x.m, g->mr);
     x.packb_cb = e->pack_b;
     x.packb_ctx = e->pack_b_ctx;
-    x.bpack = (float *)(void *)ws;
-    x.apack0 = ws + pl->b_bytes;
+    x.bpacked = e->bpacked;
+    x.bpack = ws ? (float *)(void *)ws : NULL;
+    x.apack0 = ws ? ws + pl->b_bytes : NULL;
     x.a_bytes = pl->a_bytes;
     x.p_bytes = pl->p_bytes;
 #ifdef _OPENMP
@@ -626,14 +637,19 @@ fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspac
     fc_status st;
     if (!e || !e->c || e->num_threads < 1) return FC_EINVAL;
     if (!e->apacked && !e->a) return FC_EINVAL;
-    if (!e->pack_b && !e->b) return FC_EINVAL;
+    if (!e->pack_b && !e->b && !e->bpacked) return FC_EINVAL;
     if (e->m > 1 && e->rs_c < e->n) return FC_EINVAL;
     st = fc_sgemm_ex_workspace_size(e->m, e->n, e->k, e->num_threads, e->apacked != NULL, &need);
     if (st != FC_OK) return st;
-    if (workspace_bytes < need) return FC_ENOMEM;
-    if (!workspace) return FC_EINVAL;
+    if (!(e->apacked && e->bpacked)) { /* both pre-packed: no scratch at all */
+        if (workspace_bytes < need) return FC_ENOMEM;
+        if (!workspace) return FC_EINVAL;
+    } else {
+        workspace = NULL;
+    }
     if (!e->apacked && !extent_ok(e->m, e->rs_a, e->k, e->cs_a)) return FC_EOVERFLOW;
-    if (!e->pack_b && !extent_ok(e->k, e->rs_b, e->n, e->cs_b)) return FC_EOVERFLOW;
+    if (!e->pack_b && !e->bpacked && !extent_ok(e->k, e->rs_b, e->n, e->cs_b))
+        return FC_EOVERFLOW;
     if (!extent_ok(e->m, e->rs_c, e->n, 1)) return FC_EOVERFLOW;
 
     gemm_get_impl(e->isa, &g);
@@ -643,6 +659,12 @@ fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspac
 
     gemm_drive(e, &g, &pl, workspace);
     return FC_OK;
+}
+
+size_t fc_sgemm_nr(fc_isa isa) {
+    gemm_impl g;
+    gemm_get_impl(isa, &g);
+    return g.nr;
 }
 
 int fc_sgemm_packed_a_pays(int64_t m, int64_t n, int64_t uses, int num_threads) {

@@ -3,7 +3,9 @@
  *   - A pre-packed once (fc_sgemm_pack_a) and reused by many calls (the weights of a
  *     convolution across images, column blocks and, later, across model runs), and
  *   - B produced by a callback that writes packed micro-panels directly (the implicit
- *     im2col of fc_conv_im2col.c: no im2col matrix in memory at all).
+ *     im2col of fc_conv_im2col.c: no im2col matrix in memory at all), or
+ *   - B already packed by the caller (the Winograd input transform of
+ *     fc_conv_winograd.c writes its panels directly).
  * Every element of C is computed by exactly the same operations as fc_sgemm would with
  * the same m, n, k and ISA (same KC blocking, no split reduction), so the result does not
  * depend on the thread count. */
@@ -32,7 +34,16 @@ typedef struct {
     float *c; int64_t rs_c;
     const float *bias_m, *bias_n;
     int relu, accumulate, num_threads;
+    /* B already packed (takes precedence over pack_b and b): panel q of nr columns
+     * (fc_sgemm_nr(isa)) holds columns q*nr ... as bpacked[q*k*nr + p*nr + jj] for all k
+     * rows, i.e. the panels a pack_b callback would write for the whole of k; 32-byte
+     * aligned, n rounded up to nr columns readable. With apacked too, fc_sgemm_ex needs
+     * no workspace (workspace may be NULL). */
+    const float *bpacked;
 } fc_gemm_ex_args;
+
+/* The micro-kernel width nr of an ISA: the columns of a packed B panel. */
+size_t fc_sgemm_nr(fc_isa isa);
 
 /* Bytes of a packed A of m x k for any ISA (the largest): */
 fc_status fc_sgemm_packed_a_size(int64_t m, int64_t k, size_t *bytes);

@@ -525,13 +525,15 @@ def test_bench_shapes_reduced(fc, row):
 
 
 @pytest.mark.parametrize("x_shape,w_shape,stride,pads,groups,expected", [
-    ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, "direct"),       # wide map
+    ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, "winograd"),     # 3x3/1: F(4x4)
     ((1, 256, 56, 56), (256, 256, 3, 3), 1, 2, 1, "direct"),      # (dilated below)
     ((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, "direct"),         # 7x7/2 stem, K = 147
     ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col"),         # K = 27 < 32
     ((1, 256, 56, 56), (256, 256, 1, 1), 1, 0, 1, "im2col"),      # 1x1
-    ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "direct"),      # stride 1: direct
-    ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "direct"),
+    ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "winograd"),    # stride 1: winograd
+    ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "winograd"),
+    ((1, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, "winograd2"),     # 4 F(4x4) tiles only
+    ((1, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, "direct"),        # too few tiles
     ((1, 256, 56, 56), (256, 256, 3, 3), 2, 1, 1, "im2col"),      # strided, 28 columns
     ((1, 256, 56, 56), (256, 1, 3, 3), 1, 1, 256, "direct"),      # depthwise
     ((1, 64, 56, 56), (64, 8, 3, 3), 1, 1, 8, "direct"),          # 8 channels per group

@@ -1,0 +1,553 @@
+/* Winograd convolution F(4x4, 3x3) ("winograd") and F(2x2, 3x3) ("winograd2") for 3x3,
+ * stride-1, dilation-1, ungrouped convolutions with any padding (Lavin and Gray 2015;
+ * transforms in fc_winograd_kernels.h).
+ *
+ * Pack (once, a compiled model): U_t = (G g G^T)_t for every point t (n*n of them, n =
+ * m + 2) as a Co x Ci matrix, each packed as the SGEMM's A operand (fc_sgemm_pack_a) for
+ * the ISA in use, so whatever micro-kernel that ISA has is used.
+ *
+ * Run: the output tiles of the whole batch (image by image, row-major) are cut into
+ * blocks of T tiles. Per block:
+ *   1. input transform V_t = B^T d B of every (channel, group of 8 tiles), written
+ *      straight into the packed-B panel layout of the GEMM (no packing pass);
+ *   2. per point t, M_t[Co x T] = U_t[Co x Ci] * V_t[Ci x T] (fc_sgemm_ex, A and B both
+ *      pre-packed, one thread per GEMM);
+ *   3. output transform Y = A^T M A, bias and ReLU fused, writing only the valid part of
+ *      edge tiles.
+ * Threads: either each thread runs its own contiguous range of tiles, block by block,
+ * with its own V and M ("private": when there are at least as many blocks as threads;
+ * no barriers, which matters on a shared machine), or the team runs every block together:
+ * phase 1 split over (group, channel) items, phase 2 over points, phase 3 over (group,
+ * channel) items, a barrier after phases 1 and 2 (few tiles, e.g. 14x14 maps at batch 1,
+ * where splitting the points also splits the reading of U). No split touches a reduction and every tile's numbers
+ * are computed the same way in any group or block, so results are bit-identical for any
+ * team size.
+ *
+ * Accuracy (tests/test_winograd.py: VGG-16 layer shapes, He weights, ImageNet-scaled
+ * inputs, max |err| / max |ref| against float64): F(4x4) 1.3e-5 (AVX2) / 1.5e-5 (scalar),
+ * F(2x2) 7e-7; the points +-2 of F(4x4) amplify rounding by their powers up to 8. */
+#include "fc_conv_internal.h"
+#include "fc_gemm_internal.h"
+#include "fc_winograd_kernels.h"
+#include <string.h>
+
+/* Block sizing: V and M of a block (n*n*(Ci + Co)*T floats) should stay in L2; when U
+ * itself is larger than L2 it streams from L3/memory once per block, so blocks get at
+ * least WINO_T_BIG tiles to reuse each U element over that many columns. */
+#ifndef FC_WINO_L2_BUDGET
+#define FC_WINO_L2_BUDGET (1u << 20)
+#endif
+#define WINO_T_GRAIN 32 /* T is a multiple of every ISA's nr (8, 16, 32) */
+#define WINO_T_BIG 64
+#define WINO_T_MAX 1024
+#define LANES 8
+
+typedef struct {
+    int m, n, np;
+    fc_wino_in_fn in;
+    fc_wino_out_fn out;
+} wino_impl;
+
+static int tile_m(fc_conv_algo a) { return a == FC_CONV_WINOGRAD2 ? 2 : 4; }
+
+static void get_impl(fc_isa isa, int m, wino_impl *w) {
+    w->m = m;
+    w->n = m + 2;
+    w->np = w->n * w->n;
+    /* every ISA above scalar (AVX2, and AVX-512 machines, which have AVX2 and FMA too)
+     * runs the AVX2 transforms; only the GEMM micro-kernel differs */
+    if (isa != FC_ISA_SCALAR) {
+        w->in = m == 2 ? fc_f32_wino_in_2x2__avx2_fma : fc_f32_wino_in_4x4__avx2_fma;
+        w->out = m == 2 ? fc_f32_wino_out_2x2__avx2_fma : fc_f32_wino_out_4x4__avx2_fma;
+    } else {
+        w->in = m == 2 ? fc_f32_wino_in_2x2__scalar : fc_f32_wino_in_4x4__scalar;
+        w->out = m == 2 ? fc_f32_wino_out_2x2__scalar : fc_f32_wino_out_4x4__scalar;
+    }
+}
+
+static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+fc_status fc_conv2d_winograd_supports(const fc_conv2d_params *p) {
+    if (p->kernel_h != 3 || p->kernel_w != 3 || p->stride_h != 1 || p->stride_w != 1 ||
+        p->dilation_h != 1 || p->dilation_w != 1 || p->groups != 1)
+        return FC_EUNSUPPORTED;
+    /* the input kernels fill 8 lanes of a packed B panel at a time */
+    if (fc_sgemm_nr(fc_active_isa()) % LANES != 0 || WINO_T_GRAIN % fc_sgemm_nr(fc_active_isa()))
+        return FC_EUNSUPPORTED;
+    return FC_OK;
+}
+
+/* ---------------------------------------------------------------- sizes */
+
+typedef struct {
+    int m, n, np;
+    int64_t th, tw;          /* tiles per image column / row */
+    size_t ntiles;
+    size_t Tb;               /* tiles per block (a multiple of 8) */
+    size_t T;                /* columns of a block's V and M: Tb rounded up to 32, a
+                              * multiple of every ISA's nr */
+    int priv;                /* threads run whole blocks each */
+    size_t nbuf;             /* V/M buffer pairs: one per thread if priv, else one */
+    size_t vbytes, mbytes;   /* of one buffer pair, each aligned */
+    size_t ua_bytes;         /* one point's packed U, aligned */
+} wino_geo;
+
+static fc_status geometry(const fc_conv2d_params *p, int m, wino_geo *g) {
+    const int64_t ci = p->in_channels, co = p->out_channels;
+    size_t t, per_tile, u_bytes;
+    g->m = m;
+    g->n = m + 2;
+    g->np = g->n * g->n;
+    g->th = (p->out_h + m - 1) / m;
+    g->tw = (p->out_w + m - 1) / m;
+    {
+        const int64_t d[3] = {p->batch > 0 ? p->batch : 1, g->th, g->tw};
+        if (fc_count(&g->ntiles, 3, d)) return FC_EOVERFLOW;
+    }
+    if (fc_sgemm_packed_a_size(co, ci, &g->ua_bytes) || fc_align_size(g->ua_bytes, &g->ua_bytes))
+        return FC_EOVERFLOW;
+    {
+        const int64_t d[3] = {g->np, ci + co, (int64_t)sizeof(float)};
+        if (fc_count(&per_tile, 3, d)) return FC_EOVERFLOW;
+    }
+    if (fc_mul_size(g->ua_bytes, (size_t)g->np, &u_bytes)) return FC_EOVERFLOW;
+    t = FC_WINO_L2_BUDGET / per_tile;
+    t = t / WINO_T_GRAIN * WINO_T_GRAIN;
+    if (u_bytes > FC_WINO_L2_BUDGET) t = FC_MAX(t, (size_t)WINO_T_BIG);
+    t = FC_MAX(t, (size_t)WINO_T_GRAIN);
+    t = FC_MIN(t, (size_t)WINO_T_MAX);
+    t = FC_MIN(t, FC_ROUND_UP(g->ntiles, (size_t)WINO_T_GRAIN));
+    {
+        /* Threads take whole blocks when there are enough to go round (no barriers; each
+         * core keeps its own V and M): each thread a contiguous range of the tiles (cut at
+         * multiples of 8), in near-equal blocks. Else the team shares every block. */
+        const size_t nt = (size_t)p->num_threads;
+        g->priv = nt > 1 && cdiv(g->ntiles, t) >= nt;
+        const size_t span = g->priv ? cdiv(g->ntiles, nt) + LANES : g->ntiles;
+        const size_t nb = cdiv(span, t);
+        g->Tb = FC_MIN(t, FC_ROUND_UP(cdiv(span, nb), (size_t)LANES));
+        g->T = FC_ROUND_UP(g->Tb, (size_t)WINO_T_GRAIN);
+    }
+    g->nbuf = g->priv ? (size_t)p->num_threads : 1;
+    {
+        const int64_t dv[4] = {g->np, ci, (int64_t)g->T, (int64_t)sizeof(float)};
+        const int64_t dm[4] = {g->np, co, (int64_t)g->T, (int64_t)sizeof(float)};
+        if (fc_count(&g->vbytes, 4, dv) || fc_align_size(g->vbytes, &g->vbytes) ||
+            fc_count(&g->mbytes, 4, dm) || fc_align_size(g->mbytes, &g->mbytes))
+            return FC_EOVERFLOW;
+    }
+    return FC_OK;
+}
+
+/* bytes of the run scratch: nbuf pairs of V and M, + FC_ALIGN slack */
+static fc_status run_bytes(const wino_geo *g, size_t *bytes) {
+    size_t t;
+    if (fc_add_size(g->vbytes, g->mbytes, &t) || fc_mul_size(t, g->nbuf, &t) ||
+        fc_add_size(t, FC_ALIGN, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+/* The packed weights: np packed U matrices, then a Co x Ci scratch matrix the packing
+ * computes each U_t into (unused afterwards). */
+static fc_status weight_bytes(const fc_conv2d_params *p, const wino_geo *g, size_t *bytes) {
+    size_t u, s;
+    const int64_t d[3] = {p->out_channels, p->in_channels, (int64_t)sizeof(float)};
+    if (fc_mul_size(g->ua_bytes, (size_t)g->np, &u) || fc_count(&s, 3, d) ||
+        fc_align_size(s, &s) || fc_add_size(u, s, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_winograd_packed_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                         size_t *wbytes, size_t *bbytes) {
+    wino_geo g;
+    fc_status st = geometry(p, tile_m(algo), &g);
+    if (st != FC_OK) return st;
+    if ((st = weight_bytes(p, &g, wbytes)) != FC_OK) return st;
+    const int64_t bd[2] = {p->out_channels, (int64_t)sizeof(float)};
+    if (fc_count(bbytes, 2, bd) || fc_align_size(*bbytes, bbytes)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_winograd_run_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                                size_t *bytes) {
+    wino_geo g;
+    fc_status st = geometry(p, tile_m(algo), &g);
+    if (st != FC_OK) return st;
+    return run_bytes(&g, bytes);
+}
+
+fc_status fc_conv2d_winograd_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
+                                            size_t *bytes) {
+    wino_geo g;
+    size_t w, r;
+    fc_status st = geometry(p, tile_m(algo), &g);
+    if (st != FC_OK) return st;
+    if ((st = weight_bytes(p, &g, &w)) != FC_OK || (st = run_bytes(&g, &r)) != FC_OK) return st;
+    /* + FC_ALIGN: the caller's buffer may start anywhere */
+    if (fc_add_size(w, r, bytes) || fc_add_size(*bytes, FC_ALIGN, bytes)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+/* ---------------------------------------------------------------- filter transform */
+
+static void split_range(size_t count, size_t parts, size_t idx, size_t *lo, size_t *hi) {
+    *lo = count * idx / parts;
+    *hi = count * (idx + 1) / parts;
+}
+
+/* G of F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray 2015), rows = points. */
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+
+/* U_t for every point into the packed A of that point, via the Co x Ci scratch. In
+ * float64, rounded once. */
+static fc_status pack_filters(const fc_conv2d_params *p, const wino_geo *g, fc_isa isa,
+                              const float *w, char *dst) {
+    const int64_t Co = p->out_channels, Ci = p->in_channels;
+    float *scratch = (float *)(void *)(dst + g->ua_bytes * (size_t)g->np);
+    const double(*G)[3] = g->m == 2 ? G2 : G4;
+    const int64_t nk = Co * Ci;
+    for (int t = 0; t < g->np; t++) {
+        const int i = t / g->n, j = t % g->n;
+        const double gi0 = G[i][0], gi1 = G[i][1], gi2 = G[i][2];
+        const double gj0 = G[j][0], gj1 = G[j][1], gj2 = G[j][2];
+        const int nt = (p->num_threads > 1 && nk >= 4096) ? p->num_threads : 1;
+        /* separable: rows of g against G[j], then the three results against G[i] */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+        {
+            fc_fpmode fpm = fc_flush_denormals();
+            size_t lo = 0, hi = (size_t)nk;
+#ifdef _OPENMP
+            split_range((size_t)nk, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(),
+                        &lo, &hi);
+#endif
+            for (size_t k = lo; k < hi; k++) {
+                const float *f = w + k * 9;
+                const double r0 = gj0 * f[0] + gj1 * f[1] + gj2 * f[2];
+                const double r1 = gj0 * f[3] + gj1 * f[4] + gj2 * f[5];
+                const double r2 = gj0 * f[6] + gj1 * f[7] + gj2 * f[8];
+                scratch[k] = (float)(gi0 * r0 + gi1 * r1 + gi2 * r2);
+            }
+            fc_restore_fpmode(fpm);
+        }
+        fc_status st = fc_sgemm_pack_a(isa, Co, Ci, scratch, Ci, 1,
+                                       (float *)(void *)(dst + g->ua_bytes * (size_t)t),
+                                       p->num_threads);
+        if (st != FC_OK) return st;
+    }
+    return FC_OK;
+}
+
+fc_status fc_conv2d_winograd_pack(const fc_conv2d_params *p, fc_conv_algo algo, const float *w,
+                                  const float *bias, float *wpack, float *bpack) {
+    wino_geo g;
+    fc_status st = geometry(p, tile_m(algo), &g);
+    if (st != FC_OK) return st;
+    if (!w || !wpack || !bpack) return FC_EINVAL;
+    st = pack_filters(p, &g, fc_active_isa(), w, (char *)wpack);
+    if (st != FC_OK) return st;
+    for (int64_t c = 0; c < p->out_channels; c++) bpack[c] = bias ? bias[c] : 0.0f;
+    return FC_OK;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+typedef struct {
+    const fc_conv2d_params *p;
+    wino_geo g;
+    wino_impl k;
+    fc_isa isa;
+    size_t nr;
+    const float *x, *bias;
+    float *y;
+    const char *u;           /* packed U of point t at u + t*ua_bytes */
+    char *bufs;              /* nbuf pairs (V, M) */
+    int err;                 /* a GEMM failed (never expected: sizes checked up front) */
+} wino_ctx;
+
+typedef struct { int64_t img, ty, tx; } tile_pos;
+
+static void tile_at(const wino_ctx *c, size_t t, tile_pos *tp) {
+    const size_t per_img = (size_t)(c->g.th * c->g.tw);
+    const size_t r = t % per_img;
+    tp->img = (int64_t)(t / per_img);
+    tp->ty = (int64_t)(r / (size_t)c->g.tw);
+    tp->tx = (int64_t)(r % (size_t)c->g.tw);
+}
+
+static void tile_next(const wino_ctx *c, tile_pos *tp) {
+    if (++tp->tx == c->g.tw) {
+        tp->tx = 0;
+        if (++tp->ty == c->g.th) {
+            tp->ty = 0;
+            tp->img++;
+        }
+    }
+}
+
+/* The 8 tiles of a group from global tile t0; nvalid of them exist. */
+typedef struct {
+    tile_pos pos[LANES];
+    size_t nvalid;
+    int row_run;             /* all 8 exist and follow each other along one tile row */
+} tile_group;
+
+static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
+    tile_pos tp;
+    tg->nvalid = FC_MIN((size_t)LANES, c->g.ntiles - t0);
+    tile_at(c, t0, &tp);
+    tg->row_run = tg->nvalid == LANES && tp.tx + LANES <= c->g.tw;
+    for (size_t l = 0; l < LANES; l++) {
+        tg->pos[l] = tp;
+        tile_next(c, &tp);
+    }
+}
+
+static const float wino_zeros[(LANES + 1) * 4] = {0};
+
+/* Input transform of one channel of a group into V (8 floats per point, vs apart).
+ * Tiles side by side along a row read the image rows in place, or (at the left and right
+ * border) a zero-padded copy of the row segment; other groups (crossing a tile row or an
+ * image, or the last of the batch) gather each tile's rows into the p/q layout. */
+static void input_group(const wino_ctx *c, const tile_group *tg, int64_t ci, float *v, size_t vs) {
+    const fc_conv2d_params *p = c->p;
+    const int m = c->g.m, n = c->g.n;
+    const int64_t H = p->in_h, W = p->in_w;
+    const float *rp[6], *rq[6];
+    float lp[6][LANES * 4 + 8], lq[6][LANES * 4];
+    const tile_pos *t0 = &tg->pos[0];
+    if (tg->row_run) {
+        const float *plane = c->x + (t0->img * p->in_channels + ci) * H * W;
+        const int64_t iw0 = t0->tx * m - p->pad_left, span = (LANES + 1) * m;
+        const int inside = iw0 >= 0 && iw0 + span <= W;
+        const int64_t lo = FC_MAX(iw0, (int64_t)0), hi = FC_MIN(iw0 + span, W);
+        for (int r = 0; r < n; r++) {
+            const int64_t ih = t0->ty * m - p->pad_top + r;
+            if (ih < 0 || ih >= H) {
+                rp[r] = rq[r] = wino_zeros;
+                continue;
+            }
+            if (inside) {
+                rp[r] = plane + ih * W + iw0;
+            } else { /* lp[r] holds columns iw0 .. iw0 + span - 1, zeros outside */
+                memset(lp[r], 0, sizeof(lp[r]));
+                if (hi > lo)
+                    memcpy(lp[r] + (lo - iw0), plane + ih * W + lo, (size_t)(hi - lo) * sizeof(float));
+                rp[r] = lp[r];
+            }
+            rq[r] = rp[r] + m;
+        }
+    } else {
+        memset(lp, 0, sizeof(lp));
+        memset(lq, 0, sizeof(lq));
+        for (size_t l = 0; l < tg->nvalid; l++) {
+            const tile_pos *tp = &tg->pos[l];
+            const float *plane = c->x + (tp->img * p->in_channels + ci) * H * W;
+            const int64_t h0 = tp->ty * m - p->pad_top, w0 = tp->tx * m - p->pad_left;
+            const int inside = w0 >= 0 && w0 + n <= W;
+            for (int r = 0; r < n; r++) {
+                const int64_t ih = h0 + r;
+                if (ih < 0 || ih >= H) continue;
+                const float *row = plane + ih * W;
+                if (inside) {
+                    memcpy(&lp[r][m * l], row + w0, (size_t)m * sizeof(float));
+                    lq[r][m * l] = row[w0 + m];
+                    lq[r][m * l + 1] = row[w0 + m + 1];
+                    continue;
+                }
+                for (int cc = 0; cc < n; cc++) {
+                    const int64_t iw = w0 + cc;
+                    const float val = (iw >= 0 && iw < W) ? row[iw] : 0.0f;
+                    if (cc < m)
+                        lp[r][m * l + cc] = val;
+                    else
+                        lq[r][m * l + cc - m] = val;
+                }
+            }
+        }
+        for (int r = 0; r < n; r++) {
+            rp[r] = lp[r];
+            rq[r] = lq[r];
+        }
+    }
+    c->k.in(rp, rq, v, vs);
+}
+
+/* Output transform of one channel of a group from M (8 floats per point, ms apart). */
+static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, const float *mv,
+                         size_t ms) {
+    const fc_conv2d_params *p = c->p;
+    const int m = c->g.m;
+    const int64_t Ho = p->out_h, Wo = p->out_w;
+    const float *bias = c->bias ? c->bias + co : NULL;
+    const tile_pos *t0 = &tg->pos[0];
+    const int64_t oh0 = t0->ty * m, ow0 = t0->tx * m;
+    if (tg->row_run && oh0 + m <= Ho && ow0 + LANES * m <= Wo) {
+        float *dst = c->y + ((t0->img * p->out_channels + co) * Ho + oh0) * Wo + ow0;
+        c->k.out(mv, ms, bias, p->relu, dst, (size_t)Wo);
+        return;
+    }
+    float loc[4][LANES * 4];
+    c->k.out(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    for (size_t l = 0; l < tg->nvalid; l++) {
+        const tile_pos *tp = &tg->pos[l];
+        const int64_t h0 = tp->ty * m, w0 = tp->tx * m;
+        const int64_t rows = FC_MIN((int64_t)m, Ho - h0), cols = FC_MIN((int64_t)m, Wo - w0);
+        float *dst = c->y + ((tp->img * p->out_channels + co) * Ho + h0) * Wo + w0;
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(dst + r * Wo, &loc[r][m * l], (size_t)cols * sizeof(float));
+    }
+}
+
+static inline void team_barrier(int nth) {
+#ifdef _OPENMP
+    if (nth > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)nth;
+#endif
+}
+
+/* The block of `valid` tiles from tile t0 (a multiple of 8) by thread tid of a team of
+ * nth sharing the buffers V, M. */
+static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, float *V,
+                      float *M) {
+    const fc_conv2d_params *p = c->p;
+    const int64_t Ci = p->in_channels, Co = p->out_channels;
+    const size_t T = c->g.T, nr = c->nr;
+    const size_t ncols = FC_ROUND_UP(valid, nr);  /* whole panels; extra lanes are zero */
+    const size_t gin = ncols / LANES, gout = cdiv(valid, LANES);
+    const size_t vs = (size_t)Ci * T, msz = (size_t)Co * T;
+    size_t lo, hi, it, cur = SIZE_MAX;
+    tile_group tg;
+    memset(&tg, 0, sizeof(tg));
+
+    /* 1. input transform: items (group, channel), channel fastest */
+    split_range(gin * (size_t)Ci, (size_t)nth, (size_t)tid, &lo, &hi);
+    for (it = lo; it < hi; it++) {
+        const size_t gi = it / (size_t)Ci, ci = it % (size_t)Ci;
+        const size_t col = gi * LANES, q = col / nr, jj = col % nr;
+        if (gi != cur) {
+            cur = gi;
+            if (col < valid) {
+                group_at(c, t0 + col, &tg);
+            } else {
+                tg.nvalid = 0;  /* padding lanes of the last panel: zeros */
+                tg.row_run = 0;
+            }
+        }
+        input_group(c, &tg, (int64_t)ci, V + q * (size_t)Ci * nr + ci * nr + jj, vs);
+    }
+    team_barrier(nth);
+
+    /* 2. one GEMM per point */
+    split_range((size_t)c->g.np, (size_t)nth, (size_t)tid, &lo, &hi);
+    for (it = lo; it < hi; it++) {
+        fc_gemm_ex_args a = {0};
+        a.isa = c->isa;
+        a.m = Co;
+        a.n = (int64_t)ncols;
+        a.k = Ci;
+        a.apacked = (const float *)(const void *)(c->u + it * c->g.ua_bytes);
+        a.bpacked = V + it * vs;
+        a.c = M + it * msz;
+        a.rs_c = (int64_t)T;
+        a.num_threads = 1;
+        if (fc_sgemm_ex(&a, NULL, 0) != FC_OK) c->err = 1;
+    }
+    team_barrier(nth);
+
+    /* 3. output transform: items (group, channel) */
+    split_range(gout * (size_t)Co, (size_t)nth, (size_t)tid, &lo, &hi);
+    cur = SIZE_MAX;
+    for (it = lo; it < hi; it++) {
+        const size_t gi = it / (size_t)Co, co = it % (size_t)Co;
+        if (gi != cur) {
+            cur = gi;
+            group_at(c, t0 + gi * LANES, &tg);
+        }
+        output_group(c, &tg, (int64_t)co, M + co * T + gi * LANES, msz);
+    }
+}
+
+static void run_thread(wino_ctx *c, int tid, int nth) {
+    fc_fpmode fpm = fc_flush_denormals();
+    const size_t pair = c->g.vbytes + c->g.mbytes, n = c->g.ntiles, Tb = c->g.Tb;
+    if (c->g.priv) {
+        char *buf = c->bufs + (size_t)tid * pair;
+        const size_t lo = FC_MIN(n, FC_ROUND_UP(n * (size_t)tid / (size_t)nth, (size_t)LANES));
+        const size_t hi = FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES));
+        for (size_t t0 = lo; t0 < hi; t0 += Tb)
+            run_block(c, t0, FC_MIN(Tb, hi - t0), 0, 1, (float *)(void *)buf,
+                      (float *)(void *)(buf + c->g.vbytes));
+    } else {
+        for (size_t t0 = 0; t0 < n; t0 += Tb)
+            run_block(c, t0, FC_MIN(Tb, n - t0), tid, nth, (float *)(void *)c->bufs,
+                      (float *)(void *)(c->bufs + c->g.vbytes));
+    }
+    fc_restore_fpmode(fpm);
+}
+
+static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, const float *x,
+                     const char *u, const float *bias, float *y, char *bufs) {
+    wino_ctx c;
+    fc_status st = geometry(p, tile_m(algo), &c.g);
+    if (st != FC_OK) return st;
+    c.p = p;
+    get_impl(isa, c.g.m, &c.k);
+    c.isa = isa;
+    c.nr = fc_sgemm_nr(isa);
+    if (c.nr % LANES != 0 || c.g.T % c.nr != 0) return FC_EUNSUPPORTED;
+    c.x = x;
+    c.bias = bias;
+    c.y = y;
+    c.u = u;
+    c.bufs = bufs;
+    c.err = 0;
+#ifdef _OPENMP
+    if (p->num_threads > 1) {
+#pragma omp parallel num_threads(p->num_threads)
+        run_thread(&c, omp_get_thread_num(), omp_get_num_threads());
+    } else
+#endif
+        run_thread(&c, 0, 1);
+    return c.err ? FC_EINVAL : FC_OK;
+}
+
+fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
+                                 const float *wpack, const float *bias, float *y,
+                                 void *workspace, size_t workspace_bytes) {
+    size_t need;
+    fc_status st = fc_conv2d_winograd_run_workspace_size(p, algo, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (!x || !wpack || !y) return FC_EINVAL;
+    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y,
+               (char *)fc_align_ptr(workspace));
+}
+
+fc_status fc_conv2d_winograd(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
+                             const float *w, const float *bias, float *y, void *workspace,
+                             size_t workspace_bytes) {
+    size_t need, wb;
+    wino_geo g;
+    fc_status st = fc_conv2d_winograd_workspace_size(p, algo, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if ((st = geometry(p, tile_m(algo), &g)) != FC_OK || (st = weight_bytes(p, &g, &wb)) != FC_OK)
+        return st;
+    char *base = (char *)fc_align_ptr(workspace);
+    const fc_isa isa = fc_active_isa(); /* read once: packing and run agree */
+    if ((st = pack_filters(p, &g, isa, w, base)) != FC_OK) return st;
+    return run(p, algo, isa, x, base, bias, y, base + wb);
+}
