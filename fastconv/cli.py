@@ -30,7 +30,8 @@ from fastconv.errors import ModelFormatError, ShapeError, UnsupportedOperatorErr
 EXIT_USAGE = 2
 DEMO_MODELS = ("auto", "digits", "cifar_vgg", "convnet")
 DATA_DIR = Path(__file__).resolve().parent / "data"
-_ALGOS = ("direct", "im2col", "auto")
+# the demo's columns: every algorithm, forced where it can serve a layer, then the rule
+_ALGOS = tuple(fc.conv_algorithms()) + ("auto",)
 # work that takes longer than this shows progress
 PROGRESS_DELAY_S = 2.0
 
@@ -282,9 +283,10 @@ def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: i
     whole: Dict[str, float] = {}
     outputs: Dict[str, np.ndarray] = {}
     auto_algo = {r["name"]: r["algo"] for r in summary.rows}
+    cannot: Dict[str, List[str]] = {}    # per algorithm: the conv nodes it cannot serve
     with Progress(len(_ALGOS), "timing layers") as bar:
         for algo in _ALGOS:
-            model.set_algos(algo)
+            cannot[algo] = model.set_algos(algo, where_supported=True)
             outputs[algo] = model(x)
             times[algo] = model.profile(x, repeats)
             samples = []
@@ -299,13 +301,16 @@ def run_demo(model_kind: str = "auto", batch: int = 1, repeats: int = 5, seed: i
         labels += [lb for lb in times[a] if lb not in labels]
     w = max(12, *(len(_short(lb)) for lb in labels)) + 2
     print(f"\ninput {x.shape}; median of {repeats} runs of each layer, in ms, with every "
-          f"conv layer forced to one algorithm (auto: the per-layer choice)\n", file=out)
+          f"conv layer forced to one algorithm (auto: the per-layer choice; n/a: the "
+          f"algorithm cannot serve that layer, which then runs auto's choice in that "
+          f"column's totals)\n", file=out)
     print(f"{'layer':<{w}}{'output shape':<18}" + "".join(f"{a:>10}" for a in _ALGOS)
           + "  auto chose", file=out)
     for lb in labels:
         last = lb.split("+")[-1]
         shp = "(N, " + ", ".join(map(str, model.shapes.get(last, ()))) + ")"
-        cells = "".join(f"{times[a][lb]:>10.3f}" if lb in times[a] else f"{'-':>10}"
+        cells = "".join(f"{'n/a':>10}" if lb.split("+")[0] in cannot[a]
+                        else f"{times[a][lb]:>10.3f}" if lb in times[a] else f"{'-':>10}"
                         for a in _ALGOS)
         print(f"{_short(lb):<{w}}{shp:<18}{cells}  {auto_algo.get(lb.split('+')[0], '-')}", file=out)
     print(f"{'sum of layers':<{w + 18}}"

@@ -22,7 +22,7 @@ import numpy as np
 from fastconv import functional as F
 from fastconv.errors import ModelFormatError, ShapeError
 from fastconv.layers import LAYER_TYPES, Layer, ReceptiveField, params_required
-from fastconv.plan import ExecutionPlan
+from fastconv.plan import ConvStep, ExecutionPlan
 from fastconv.summary import Summary, build_summary
 
 Shape = Tuple[int, ...]
@@ -292,14 +292,30 @@ class Model:
             self.compile()
             raise
 
-    def set_algos(self, algo: str) -> None:
-        """Force one algorithm on every conv node; recompiles once."""
+    def set_algos(self, algo: str, where_supported: bool = False) -> List[str]:
+        """Force one algorithm on every conv node; recompiles once. An algorithm that
+        cannot serve a node (e.g. "winograd" on a strided or 1x1 conv) makes compiling
+        raise ValueError naming the node; with where_supported=True such nodes get "auto"
+        instead. Returns the names of the nodes left on "auto" that way."""
         if algo not in F._ALGOS:
             raise ValueError(f"set_algos: algo must be one of {F._ALGOS}, got {algo!r}")
+        skipped: List[str] = []
+        if where_supported:
+            for step in self.plan.steps:
+                if isinstance(step, ConvStep) and not step.supports(algo):
+                    skipped.append(step.nodes[0])
+        old = {n.name: n.layer.algo for n in self.nodes if hasattr(n.layer, "algo")}
         for n in self.nodes:
-            if hasattr(n.layer, "algo"):
-                n.layer.algo = algo
-        self.compile()
+            if n.name in old:
+                n.layer.algo = "auto" if n.name in skipped else algo
+        try:
+            self.compile()
+        except Exception:
+            for n in self.nodes:
+                if n.name in old:
+                    n.layer.algo = old[n.name]
+            raise
+        return skipped
 
     def named_params(self) -> "OrderedDict[str, np.ndarray]":
         """The user-level (unfolded) weights, {"node/param": array}, in graph order."""

@@ -98,9 +98,14 @@ class ConvStep(Step):
         self._pack()
 
     def _pack(self) -> None:
-        blob, algo = _kernels.conv2d_pack(self.x_shape1, self.weight, self.bias, self.stride,
-                                          self.pads, self.dilation, self.groups,
-                                          self.requested_algo)
+        try:
+            blob, algo = _kernels.conv2d_pack(self.x_shape1, self.weight, self.bias,
+                                              self.stride, self.pads, self.dilation,
+                                              self.groups, self.requested_algo)
+        except ValueError as e:
+            if type(e) is not ValueError:      # ShapeError etc. name their node already
+                raise
+            raise ValueError(f"{self.nodes[0]}: {e}") from None
         self.blob, self.algo, self.isa = blob, algo, _kernels.get_isa()
 
     def _blob(self) -> np.ndarray:
@@ -109,6 +114,15 @@ class ConvStep(Step):
                 if self.isa != _kernels.get_isa():
                     self._pack()
         return self.blob
+
+    def supports(self, algo: str) -> bool:
+        """Whether `algo` can serve this convolution (e.g. Winograd: 3x3, stride 1 only)."""
+        try:
+            _kernels.conv2d_workspace_bytes(self.x_shape1, self.w_shape, self.stride, self.pads,
+                                            self.dilation, self.groups, algo, 1)
+        except ValueError:
+            return False
+        return True
 
     def _x4(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x

@@ -195,6 +195,29 @@ def test_set_algo_override(x16):
         m.set_algo("relu_2", "direct")
 
 
+def test_set_algos_where_supported_leaves_other_layers_on_auto():
+    """Winograd serves 3x3 stride-1 convs only: forcing it on a model with a strided conv
+    raises ValueError naming that node and changes nothing; where_supported=True forces it
+    where it can and reports the nodes left on auto."""
+    m = fc.Sequential([
+        L.Conv2d(3, 16, 3, padding=1, seed=1), L.ReLU(),
+        L.Conv2d(16, 16, 3, stride=2, padding=1, seed=2), L.ReLU(),
+        L.Conv2d(16, 8, 3, padding=1, seed=3),
+    ], input_shape=(3, 12, 12))
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
+    y = m(x)
+    strided = [n.name for n in m.nodes if getattr(n.layer, "algo", None) is not None][1]
+    before = {n.name: n.layer.algo for n in m.nodes if hasattr(n.layer, "algo")}
+    with pytest.raises(ValueError, match=strided):
+        m.set_algos("winograd")
+    assert {n.name: n.layer.algo for n in m.nodes if hasattr(n.layer, "algo")} == before
+    assert m.set_algos("winograd", where_supported=True) == [strided]
+    algos = [s.algo for s in m.plan.steps if hasattr(s, "supports")]
+    assert algos[0] == algos[2] == "winograd" and algos[1] != "winograd"
+    np.testing.assert_allclose(m(x), y, rtol=1e-4, atol=1e-5)
+    assert m.set_algos("direct", where_supported=True) == []
+
+
 # ------------------------------------------------------------------ the arena
 
 
