@@ -228,7 +228,7 @@ static void pack_block(const fc_conv2d_params *p, const float *w, const float *b
     const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
     const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
     const float *src = w + (g * cog + co0) * taps;
-    if (isa == FC_ISA_AVX2) fc_f32_conv_direct_pack__avx2_fma(src, taps, nco, nb, wdst);
+    if (fc_isa_has_avx2(isa)) fc_f32_conv_direct_pack__avx2_fma(src, taps, nco, nb, wdst);
     else fc_f32_conv_direct_pack__scalar(src, taps, nco, nb, wdst);
     for (int64_t l = 0; l < FC_DIRECT_NB; l++)
         bdst[l] = (bias && l < nco) ? bias[g * cog + co0 + l] : 0.0f;
@@ -240,7 +240,7 @@ typedef struct {
 
 static kernel_table kernels_for_isa(fc_isa isa) {
     kernel_table t;
-    if (isa == FC_ISA_AVX2) {
+    if (fc_isa_has_avx2(isa)) {
         t.c16 = fc_f32_conv_direct_16x6__avx2_fma;
         t.c8 = fc_f32_conv_direct_8x6__avx2_fma;
         t.width = fc_f32_conv_direct_width__avx2_fma;
