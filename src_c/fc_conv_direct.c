@@ -241,7 +241,8 @@ typedef struct {
 static kernel_table kernels_for_isa(fc_isa isa) {
     kernel_table t;
     if (fc_isa_has_avx2(isa)) {
-        t.c16 = fc_f32_conv_direct_16x6__avx2_fma;
+        t.c16 = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_16x28__avx512
+                                     : fc_f32_conv_direct_16x6__avx2_fma;
         t.c8 = fc_f32_conv_direct_8x6__avx2_fma;
         t.width = fc_f32_conv_direct_width__avx2_fma;
     } else {

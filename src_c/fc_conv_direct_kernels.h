@@ -82,6 +82,11 @@ void fc_f32_conv_direct_16x6__avx2_fma(const fc_direct_layer *L, const fc_direct
 void fc_f32_conv_direct_8x6__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
 void fc_f32_conv_direct_width__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
 
+/* AVX-512 (kernels/avx512/fc_f32_conv_direct__avx512.c): the 16-channel kernel with
+ * 16 x 28 register tiles over the same packed blocks; the AVX-512 ISA runs the AVX2
+ * 8-channel and width kernels. */
+void fc_f32_conv_direct_16x28__avx512(const fc_direct_layer *L, const fc_direct_row *r);
+
 /* Weight packing of one channel block: dst[t*nb + l] = src[l*taps + t] for l < nco, and 0
  * for nco <= l < nb (t < taps = Ci/g*kh*kw: the taps of one output channel, in order). */
 void fc_f32_conv_direct_pack__scalar(const float *src, int64_t taps, int64_t nco, int64_t nb,
