@@ -236,10 +236,12 @@ static void pack_block(const fc_conv2d_params *p, const float *w, const float *b
 
 typedef struct {
     fc_direct_row_fn c16, c8, width;
+    fc_direct_row_fn c32; /* two 16-channel blocks at once, or NULL */
 } kernel_table;
 
 static kernel_table kernels_for_isa(fc_isa isa) {
     kernel_table t;
+    t.c32 = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_32x14__avx512 : NULL;
     if (fc_isa_has_avx2(isa)) {
         t.c16 = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_16x28__avx512
                                      : fc_f32_conv_direct_16x6__avx2_fma;
@@ -392,6 +394,7 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
                 r.y = yp + oh * Wo;
                 r.y_cstride = out_plane;
                 r.nco = 1;
+                r.w_next = 0;
                 kt.width(&L, &r);
             }
         }
@@ -403,10 +406,13 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
     const int64_t WX = L.in_w; /* row length of the input the kernels read */
     const float *xs = padded ? xpad : x;
     const int64_t pad_rows = padded ? N * Ci * H : 0;
-    /* work item: output row (fastest), channel block, row group, image, group (slowest);
-     * see direct_row_group */
-    const int64_t items = G * N * nblk * Ho;
-    const int64_t row_grp = direct_row_group(p, WX, blk_stride);
+    /* work item: output row (fastest), unit of channel blocks, row group, image, group
+     * (slowest); see direct_row_group. A unit is one block, or two with a two-block
+     * kernel (AVX-512), which then runs both where both are 16 wide. */
+    const int64_t bpu = kt.c32 ? 2 : 1;
+    const int64_t nunit = (nblk + bpu - 1) / bpu;
+    const int64_t items = G * N * nunit * Ho;
+    const int64_t row_grp = direct_row_group(p, WX, blk_stride * bpu);
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads)
@@ -421,27 +427,40 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (int64_t it = 0; it < items; it++) {
-            /* it = (group, image) * Ho*nblk + row group * R*nblk + b * rows + row */
-            const int64_t per_img = Ho * nblk;
+            /* it = (group, image) * Ho*nunit + row group * R*nunit + u * rows + row */
+            const int64_t per_img = Ho * nunit;
             const int64_t rest = it / per_img, il = it - rest * per_img;
-            const int64_t rg = il / (row_grp * nblk);
+            const int64_t rg = il / (row_grp * nunit);
             const int64_t oh0 = rg * row_grp, rows_g = FC_MIN(row_grp, Ho - oh0);
-            const int64_t off = il - oh0 * nblk;
-            const int64_t b = off / rows_g, oh = oh0 + off % rows_g;
+            const int64_t off = il - oh0 * nunit;
+            const int64_t u = off / rows_g, oh = oh0 + off % rows_g;
             const int64_t n = rest % N, g = rest / N;
-            const int64_t co0 = b * FC_DIRECT_NB;
-            const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
-            const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
-            fc_direct_row r;
-            r.x = xs + ((n * Ci + g * cig) * H + row_ih[oh]) * WX;
-            r.kh_count = row_n[oh];
-            r.w = w + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
-            r.bias = bias + (g * nblk + b) * FC_DIRECT_NB;
-            r.y = y + (n * Co + g * cog + co0) * out_plane + oh * Wo;
-            r.y_cstride = out_plane;
-            r.nco = nco;
-            if (nb == 8) kt.c8(&L, &r);
-            else kt.c16(&L, &r);
+            const int64_t b1 = FC_MIN(nblk, (u + 1) * bpu);
+            for (int64_t b = u * bpu; b < b1; b++) {
+                const int64_t co0 = b * FC_DIRECT_NB;
+                const int64_t nco = FC_MIN(FC_DIRECT_NB, cog - co0);
+                const int64_t nb = nco <= 8 ? 8 : FC_DIRECT_NB;
+                fc_direct_row r;
+                r.x = xs + ((n * Ci + g * cig) * H + row_ih[oh]) * WX;
+                r.kh_count = row_n[oh];
+                r.w = w + (g * nblk + b) * blk_stride + row_lo[oh] * KW * nb;
+                r.bias = bias + (g * nblk + b) * FC_DIRECT_NB;
+                r.y = y + (n * Co + g * cog + co0) * out_plane + oh * Wo;
+                r.y_cstride = out_plane;
+                r.nco = nco;
+                r.w_next = 0;
+                if (b + 1 < b1 && cog - co0 > FC_DIRECT_NB + 8) {
+                    /* this block and the next, both 16 wide */
+                    r.nco = FC_MIN(2 * FC_DIRECT_NB, cog - co0);
+                    r.w_next = blk_stride;
+                    kt.c32(&L, &r);
+                    b++;
+                } else if (nb == 8) {
+                    kt.c8(&L, &r);
+                } else {
+                    kt.c16(&L, &r);
+                }
+            }
         }
     }
     return FC_OK;
