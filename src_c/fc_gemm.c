@@ -28,7 +28,6 @@
 #include "fc_gemm_kernels.h"
 #include "fc_gemm_internal.h"
 #include <string.h>
-#include <stdlib.h> /* TUNING-HACK */
 
 /* ------------------------------------------------------------------ blocking
  * Per ISA (gemm_impl). Scalar and AVX2: tuned for AMD EPYC (Zen 4): 32 KiB L1d, 1 MiB L2
@@ -89,8 +88,6 @@ static void gemm_get_impl(fc_isa isa, gemm_impl *g) {
         g->kc_max = FC_GEMM_AVX512_KC_MAX;
         g->mc_max = FC_GEMM_AVX512_MC_MAX;
         g->nc_max = FC_GEMM_AVX512_NC_MAX;
-        { /* TUNING-HACK */ const char *e = getenv("FCKC"); if (e) g->kc_max = (size_t)atoi(e);
-          e = getenv("FCMC"); if (e) g->mc_max = (size_t)atoi(e); e = getenv("FCNC"); if (e) g->nc_max = (size_t)atoi(e); }
         g->kernel = fc_f32_gemm_14x32__avx512;
         g->gemv = fc_f32_gemv_t__avx512;
         g->pack_a = fc_f32_gemm_pack_a_14__avx512;
