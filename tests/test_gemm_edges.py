@@ -91,3 +91,26 @@ def test_avx512_matches_avx2_and_blob_records_isa(fc, kernels):
     with use_isa("avx512"):
         yr = kernels.conv2d_run(x, blob, w.shape, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert_bitequal(yr, y512, "avx512 prepared vs per-call im2col")
+
+
+# Direct convolution channel kernels: output channels that pair two 16-channel blocks
+# (AVX-512 two-block kernel, nco 17..32), leave an 8-wide last block (17..24, 33..40) or an
+# odd block (48); map widths around the tile widths (AVX-512: 28 and 14 columns, a short
+# remainder merged and split; AVX2: 6) at strides 1, 2 and 3.
+@pytest.mark.parametrize("co", [16, 20, 29, 40, 48])
+@pytest.mark.parametrize("w_in,stride,pad", [(31, 1, 1), (17, 1, 0), (35, 2, 1), (16, 3, 2)])
+def test_direct_channel_blocks_and_widths(fc, isa, co, w_in, stride, pad):
+    rng = np.random.default_rng(co * 100 + w_in)
+    x, w, b = rand(rng, 1, 5, 4, w_in), rand(rng, co, 5, 3, 3), rand(rng, co)
+    kw = dict(stride=stride, padding=pad)
+    ref = ref_conv2d(x, w, b, **kw)
+    outs = []
+    for t in (1, 2, 3):
+        with num_threads(t):
+            outs.append(fc.conv2d(x, w, b, algo="direct", **kw))
+    assert_close(outs[0], ref, what=f"direct {isa} co={co} w={w_in} {kw}")
+    for t, o in zip((2, 3), outs[1:]):
+        assert_bitequal(o, outs[0], f"direct {isa} co={co} w={w_in} threads {t} vs 1")
+    # prepared weights run the same kernels on the same packed blocks
+    conv = fc.prepare_conv2d(w, b, algo="direct", **kw)
+    assert_bitequal(conv(x), outs[0], f"direct {isa} co={co} prepared vs per call")

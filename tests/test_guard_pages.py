@@ -97,6 +97,8 @@ def _cases(isa):
                 # right half holds 9; a 1x1 conv whose 16 pixels leave that half empty
                 ((1, 13, 5, 5), (29, 13, 3, 3), dict(padding=1)),
                 ((3, 7, 4, 4), (15, 7, 1, 1), {}),
+                # two 16-channel blocks + an 8-wide one; 31 columns = 14 + 17 (split 9 + 8)
+                ((1, 5, 4, 31), (40, 5, 3, 3), dict(padding=1)),
             ]):
                 cases.append(dict(name=f"conv{i}-{algo}-t{t}-{isa}", op="conv", x=x, w=w,
                                   kw=dict(kw, algo=algo), isa=isa, threads=t))
