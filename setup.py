@@ -1,7 +1,8 @@
 """Build the fastconv extension: one Cython module over the C kernels in src_c/.
 
-Files under src_c/kernels/avx2/ get -mavx2 -mfma and nothing else does, so no AVX2
-instruction can run before the CPUID/XGETBV check at import. OpenMP is probed by
+Files under src_c/kernels/avx2/ get -mavx2 -mfma, files under src_c/kernels/avx512/ get
+the AVX-512 F/VL/DQ/BW flags (plus AVX2/FMA), and nothing else gets either, so no AVX2 or
+AVX-512 instruction can run before the CPUID/XGETBV check at import. OpenMP is probed by
 compiling a tiny program; without it the extension still builds, single-threaded.
 Set FASTCONV_NO_OPENMP=1 to skip OpenMP on purpose.
 """
@@ -15,6 +16,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 AVX2_FLAGS = ["-mavx2", "-mfma"]
+AVX512_FLAGS = AVX2_FLAGS + ["-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw"]
 BASE_FLAGS = ["-O3", "-std=gnu99", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"]
 
 
@@ -55,8 +57,11 @@ class BuildExt(build_ext):
         original = cc._compile
 
         def compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts):
-            if "/kernels/avx2/" in src.replace(os.sep, "/"):
+            path = src.replace(os.sep, "/")
+            if "/kernels/avx2/" in path:
                 extra_postargs = list(extra_postargs) + AVX2_FLAGS
+            elif "/kernels/avx512/" in path:
+                extra_postargs = list(extra_postargs) + AVX512_FLAGS
             return original(obj, src, ext, cc_args, extra_postargs, pp_opts)
 
         cc._compile = compile_one

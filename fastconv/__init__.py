@@ -33,15 +33,21 @@ def load_onnx(src, input_shapes=None, compile: bool = True) -> Model:
 
 
 def _select_isa() -> None:
-    """Pick the kernel family once: FASTCONV_ISA=scalar|avx2 forces one, otherwise AVX2
-    when CPUID and XGETBV say it can run, else the portable scalar kernels."""
+    """Pick the kernel family once: FASTCONV_ISA=scalar|avx2|avx512 forces one, otherwise
+    the best the CPU and OS can run (CPUID and XGETBV): AVX-512, else AVX2, else the
+    portable scalar kernels."""
     forced = _os.environ.get("FASTCONV_ISA", "").strip().lower()
     if forced:
-        if forced not in ("scalar", "avx2"):
-            raise ImportError(f"FASTCONV_ISA={forced!r}: expected 'scalar' or 'avx2'")
+        if forced not in ("scalar", "avx2", "avx512"):
+            raise ImportError(f"FASTCONV_ISA={forced!r}: expected 'scalar', 'avx2' or 'avx512'")
         if forced == "avx2" and not _kernels.has_avx2():
             raise ImportError("FASTCONV_ISA=avx2, but this CPU (or OS) cannot run AVX2/FMA")
+        if forced == "avx512" and not _kernels.has_avx512():
+            raise ImportError("FASTCONV_ISA=avx512, but this CPU (or OS) cannot run AVX-512 "
+                              "F/VL/DQ/BW")
         _kernels.set_isa(forced)
+    elif _kernels.has_avx512():
+        _kernels.set_isa("avx512")
     else:
         _kernels.set_isa("avx2" if _kernels.has_avx2() else "scalar")
 

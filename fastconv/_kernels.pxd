@@ -14,7 +14,9 @@ cdef extern from "fastconv.h" nogil:
     ctypedef enum fc_isa:
         FC_ISA_SCALAR
         FC_ISA_AVX2
+        FC_ISA_AVX512
     int fc_cpu_has_avx2_fma()
+    int fc_cpu_has_avx512()
     fc_status fc_set_isa(fc_isa isa)
     fc_isa fc_get_isa()
     const char *fc_isa_name(fc_isa isa)

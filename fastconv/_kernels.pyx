@@ -146,16 +146,27 @@ def has_avx2():
     return bool(fc_cpu_has_avx2_fma())
 
 
+def has_avx512():
+    """True if the CPU can run the AVX-512 kernels: AVX-512 F, VL, DQ and BW, with the
+    opmask and ZMM state enabled by the OS (CPUID + XGETBV)."""
+    return bool(fc_cpu_has_avx512())
+
+
 def set_isa(str name):
-    """Select the kernel family: "scalar" or "avx2"."""
+    """Select the kernel family: "scalar", "avx2" or "avx512"."""
     if name == "scalar":
         st = fc_set_isa(FC_ISA_SCALAR)
     elif name == "avx2":
         st = fc_set_isa(FC_ISA_AVX2)
+    elif name == "avx512":
+        st = fc_set_isa(FC_ISA_AVX512)
     else:
-        raise ValueError(f"set_isa: unknown ISA {name!r}; expected 'scalar' or 'avx2'")
+        raise ValueError(f"set_isa: unknown ISA {name!r}; expected 'scalar', 'avx2' or "
+                         f"'avx512'")
     if st == FC_EUNSUPPORTED:
-        raise ValueError(f"set_isa: this CPU cannot run the {name!r} kernels")
+        need = ("AVX-512 F/VL/DQ/BW with ZMM state saved by the OS" if name == "avx512"
+                else "AVX2 and FMA with YMM state saved by the OS")
+        raise ValueError(f"set_isa: this CPU cannot run the {name!r} kernels (needs {need})")
     _check(st, "set_isa")
 
 

@@ -476,10 +476,12 @@ def conv_algorithms() -> tuple:
 
 
 def cpu_info() -> dict:
-    """What runs the kernels: ISA in use, AVX2 availability, threads, compiler, OpenMP."""
+    """What runs the kernels: ISA in use, AVX2 and AVX-512 availability, threads,
+    compiler, OpenMP."""
     return {
         "isa": _kernels.get_isa(),
         "has_avx2": _kernels.has_avx2(),
+        "has_avx512": _kernels.has_avx512(),
         "num_threads": _kernels.get_num_threads(),
         "default_num_threads": _kernels.default_num_threads(),
         "openmp": _kernels.have_openmp(),

@@ -37,10 +37,14 @@ const char *fc_status_string(fc_status s);
 
 /* ---------------------------------------------------------------- CPU and threads */
 
-typedef enum { FC_ISA_SCALAR = 0, FC_ISA_AVX2 = 1 } fc_isa;
+/* AVX512: AVX-512 F, VL, DQ, BW kernels where they exist (GEMM), the AVX2 ones
+ * elsewhere (every AVX-512 CPU runs AVX2/FMA). */
+typedef enum { FC_ISA_SCALAR = 0, FC_ISA_AVX2 = 1, FC_ISA_AVX512 = 2 } fc_isa;
 
 /* 1 if the CPU has AVX2 and FMA and the OS saves YMM state (CPUID + XGETBV). */
 int fc_cpu_has_avx2_fma(void);
+/* 1 if it also has AVX-512 F/VL/DQ/BW and the OS saves the opmask and ZMM state. */
+int fc_cpu_has_avx512(void);
 /* Select the kernel family; FC_EUNSUPPORTED if the CPU cannot run it. */
 fc_status fc_set_isa(fc_isa isa);
 fc_isa fc_get_isa(void);

@@ -10,7 +10,11 @@
  *   4. strided layers with output rows narrower than 32 columns -> im2col: the GEMM runs
  *      over the flattened map, while direct reads two input rows per output row and
  *      splits each short row into 6-column tiles;
- *   5. everything else -> direct: it reads each input row once per 16 output channels
+ *   5. AVX-512 only: maps narrower than 12 columns with at least 16 pixels -> im2col: the
+ *      16 x 28 direct tile runs with so few column chains that the FMA latency shows,
+ *      while the 14 x 32 GEMM tiles the flattened map (CIFAR-VGG 8x8: 80 against 65
+ *      GFLOP/s, 4x4: 59 against 44; 16x16 and wider, and 2x2, stay direct);
+ *   6. everything else -> direct: it reads each input row once per 16 output channels
  *      and packs no image data. With the weights packed once (prepare_conv2d, a compiled
  *      model) it beats im2col on every 3x3 stride-1 VGG layer, the 14x14 one included
  *      (0.97x ORT against 0.85x); packing per call, the two tie there.
@@ -88,6 +92,8 @@ fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
     }
     if (p->groups > 1 && (cog < 16 || k < 32)) return FC_CONV_DIRECT;
     if (p->kernel_h * p->kernel_w == 1 || k < 32 || (p->stride_w > 1 && p->out_w < 32))
+        return FC_CONV_IM2COL;
+    if (fc_active_isa() == FC_ISA_AVX512 && p->out_w < 12 && p->out_h * p->out_w >= 16)
         return FC_CONV_IM2COL;
     return FC_CONV_DIRECT;
 }

@@ -68,7 +68,12 @@ typedef struct {
     const float *bias;
     float *y;              /* output channel co0, this row, column 0 */
     int64_t y_cstride;     /* out_h*out_w: distance between output channels */
-    int64_t nco;           /* channels of the block to store: 1..nb (1 for the width kernel) */
+    int64_t nco;           /* channels of the block to store: 1..nb (1 for the width kernel);
+                            * 17..32 for the AVX-512 two-block kernel */
+    /* The AVX-512 two-block kernel only: floats from this block's packed weights to the
+     * next block's (whose bias follows this one's, and whose output channels follow
+     * these). */
+    int64_t w_next;
 } fc_direct_row;
 
 typedef void (*fc_direct_row_fn)(const fc_direct_layer *L, const fc_direct_row *r);
@@ -81,6 +86,15 @@ void fc_f32_conv_direct_width__scalar(const fc_direct_layer *L, const fc_direct_
 void fc_f32_conv_direct_16x6__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
 void fc_f32_conv_direct_8x6__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
 void fc_f32_conv_direct_width__avx2_fma(const fc_direct_layer *L, const fc_direct_row *r);
+
+/* AVX-512 (kernels/avx512/fc_f32_conv_direct__avx512.c): the 16-channel kernel with
+ * 16 x 28 register tiles over the same packed blocks; the AVX-512 ISA runs the AVX2
+ * 8-channel and width kernels. */
+void fc_f32_conv_direct_16x28__avx512(const fc_direct_layer *L, const fc_direct_row *r);
+/* Two consecutive 16-channel blocks at once (32 channels x 14 columns per tile: each
+ * broadcast input pixel feeds two FMAs), nco 17..32; the second block's weights at
+ * r->w + r->w_next. Per output value the same chain as the one-block kernel. */
+void fc_f32_conv_direct_32x14__avx512(const fc_direct_layer *L, const fc_direct_row *r);
 
 /* Weight packing of one channel block: dst[t*nb + l] = src[l*taps + t] for l < nco, and 0
  * for nco <= l < nb (t < taps = Ci/g*kh*kw: the taps of one output channel, in order). */

@@ -88,7 +88,7 @@ static fc_status run_groups(const fc_conv2d_params *p, fc_isa isa, const float *
             cx.p = p;
             cx.x_g = x_g;
             cx.cig = cig;
-            cx.use_avx2 = (isa == FC_ISA_AVX2);
+            cx.use_avx2 = fc_isa_has_avx2(isa);
             a.isa = isa;
             a.m = cog;
             a.n = N;

@@ -2,7 +2,9 @@
  *
  * AVX2 kernels may only run after this check says yes: CPUID leaf 7 for AVX2, leaf 1 for
  * FMA, OSXSAVE and AVX, and XGETBV to make sure the OS saves the YMM upper halves on a
- * context switch. Nothing here executes an AVX instruction. */
+ * context switch. AVX-512 kernels additionally need CPUID leaf 7 EBX bits F (16), DQ (17),
+ * BW (30) and VL (31), and XCR0 bits 5, 6, 7 (opmask, upper halves of ZMM0-15, ZMM16-31)
+ * set by the OS. Nothing here executes an AVX instruction. */
 #include "fc_internal.h"
 #include <stdlib.h>
 
@@ -26,11 +28,21 @@ static int detect_avx2_fma(void) {
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     return (ebx & (1u << 5)) != 0; /* AVX2 */
 }
+
+static int detect_avx512(void) {
+    unsigned int eax, ebx, ecx, edx;
+    const unsigned int need = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+    if (!detect_avx2_fma()) return 0;
+    if ((read_xcr0() & 0xE6) != 0xE6) return 0; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    return (ebx & need) == need;
+}
 #else
 static int detect_avx2_fma(void) { return 0; }
+static int detect_avx512(void) { return 0; }
 #endif
 
-static int g_has_avx2 = -1;
+static int g_has_avx2 = -1, g_has_avx512 = -1;
 static fc_isa g_isa = FC_ISA_SCALAR;
 
 int fc_cpu_has_avx2_fma(void) {
@@ -38,10 +50,20 @@ int fc_cpu_has_avx2_fma(void) {
     return g_has_avx2;
 }
 
+int fc_cpu_has_avx512(void) {
+    if (g_has_avx512 < 0) g_has_avx512 = detect_avx512();
+    return g_has_avx512;
+}
+
 fc_status fc_set_isa(fc_isa isa) {
     if (isa == FC_ISA_SCALAR) { g_isa = isa; return FC_OK; }
     if (isa == FC_ISA_AVX2) {
         if (!fc_cpu_has_avx2_fma()) return FC_EUNSUPPORTED;
+        g_isa = isa;
+        return FC_OK;
+    }
+    if (isa == FC_ISA_AVX512) {
+        if (!fc_cpu_has_avx512()) return FC_EUNSUPPORTED;
         g_isa = isa;
         return FC_OK;
     }
@@ -55,6 +77,7 @@ const char *fc_isa_name(fc_isa isa) {
     switch (isa) {
     case FC_ISA_SCALAR: return "scalar";
     case FC_ISA_AVX2: return "avx2";
+    case FC_ISA_AVX512: return "avx512";
     }
     return "unknown";
 }

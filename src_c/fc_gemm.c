@@ -30,7 +30,8 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ blocking
- * Tuned for AMD EPYC (Zen 4): 32 KiB L1d, 1 MiB L2 per core, 32 MiB L3.
+ * Per ISA (gemm_impl). Scalar and AVX2: tuned for AMD EPYC (Zen 4): 32 KiB L1d, 1 MiB L2
+ * per core, 32 MiB L3.
  *   KC: the B micro-panel (KC x 16 floats = 24 KiB at KC = 384) stays in L1 while the
  *       ir loop runs, next to one A micro-panel (9 KiB).
  *   MC: the packed A block (MC x KC) lives in L2 (168 x 384 x 4 = 252 KiB).
@@ -45,6 +46,20 @@
 #ifndef FC_GEMM_NC_MAX
 #define FC_GEMM_NC_MAX 4080 /* multiple of 16 and of 8 */
 #endif
+/* AVX-512 (14 x 32 kernel), tuned on a Sapphire-Rapids-class Xeon (48 KiB L1d, 2 MiB L2):
+ *   KC: the B micro-panel (KC x 32 floats = 32 KiB at KC = 256) stays in L1 next to the
+ *       A micro-panel (14 KiB) the ir loop streams from L2.
+ *   MC: the packed A block (MC x KC, 336 x 256 x 4 = 336 KiB) lives in L2.
+ *   NC: a multiple of 32. */
+#ifndef FC_GEMM_AVX512_KC_MAX
+#define FC_GEMM_AVX512_KC_MAX 256
+#endif
+#ifndef FC_GEMM_AVX512_MC_MAX
+#define FC_GEMM_AVX512_MC_MAX 336 /* multiple of 14 */
+#endif
+#ifndef FC_GEMM_AVX512_NC_MAX
+#define FC_GEMM_AVX512_NC_MAX 4096 /* multiple of 32 */
+#endif
 /* A GEMM with at most this many rows, B^T stored by rows (rs_b == 1) and A rows
  * contiguous (cs_a == 1) -- a linear layer on a small batch -- runs as dot products
  * straight from the operands: packing would cost as much as the arithmetic. */
@@ -56,6 +71,7 @@
 
 typedef struct {
     size_t mr, nr;
+    size_t kc_max, mc_max, nc_max; /* blocking; mc_max a multiple of mr, nc_max of nr */
     fc_gemv_fn gemv;
     fc_gemm_ukernel_fn kernel;
     fc_gemm_pack_a_fn pack_a;
@@ -63,7 +79,20 @@ typedef struct {
 } gemm_impl;
 
 static void gemm_get_impl(fc_isa isa, gemm_impl *g) {
-    if (isa == FC_ISA_AVX2) {
+    g->kc_max = FC_GEMM_KC_MAX;
+    g->mc_max = FC_GEMM_MC_MAX;
+    g->nc_max = FC_GEMM_NC_MAX;
+    if (isa == FC_ISA_AVX512) {
+        g->mr = FC_GEMM_AVX512_MR;
+        g->nr = FC_GEMM_AVX512_NR;
+        g->kc_max = FC_GEMM_AVX512_KC_MAX;
+        g->mc_max = FC_GEMM_AVX512_MC_MAX;
+        g->nc_max = FC_GEMM_AVX512_NC_MAX;
+        g->kernel = fc_f32_gemm_14x32__avx512;
+        g->gemv = fc_f32_gemv_t__avx512;
+        g->pack_a = fc_f32_gemm_pack_a_14__avx512;
+        g->pack_b = fc_f32_gemm_pack_b_32__avx512;
+    } else if (isa == FC_ISA_AVX2) {
         g->mr = FC_GEMM_AVX2_MR;
         g->nr = FC_GEMM_AVX2_NR;
         g->kernel = fc_f32_gemm_6x16__avx2_fma;
@@ -82,9 +111,10 @@ static void gemm_get_impl(fc_isa isa, gemm_impl *g) {
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
-/* KC actually used: k cut into equal blocks of at most KC_MAX (depends on k only). */
-static size_t gemm_kc(size_t k) {
-    size_t nblocks = cdiv(k, FC_GEMM_KC_MAX);
+/* KC actually used: k cut into equal blocks of at most KC_MAX (depends on k and the ISA
+ * only, never on the thread count). */
+static size_t gemm_kc(size_t k, const gemm_impl *g) {
+    size_t nblocks = cdiv(k, g->kc_max);
     return cdiv(k, nblocks);
 }
 
@@ -102,10 +132,9 @@ static void choose_grid(size_t nth, size_t mtiles, size_t npanels, size_t *tm, s
  * then each panel goes through a per-thread buffer only. */
 static int needs_bblock(size_t m, size_t n, size_t nt, const gemm_impl *g) {
     const size_t mtiles = cdiv(m, g->mr);
-    const size_t shapes[2] = {FC_MIN(n, (size_t)FC_GEMM_NC_MAX),
-                              n - (cdiv(n, FC_GEMM_NC_MAX) - 1) * FC_GEMM_NC_MAX};
+    const size_t shapes[2] = {FC_MIN(n, g->nc_max), n - (cdiv(n, g->nc_max) - 1) * g->nc_max};
     size_t i, nth, tm, tn;
-    if (mtiles > FC_GEMM_MC_MAX / g->mr) return 1;
+    if (mtiles > g->mc_max / g->mr) return 1;
     for (i = 0; i < 2; i++)
         for (nth = 1; nth <= nt; nth++) {
             choose_grid(nth, mtiles, cdiv(shapes[i], g->nr), &tm, &tn);
@@ -117,9 +146,9 @@ static int needs_bblock(size_t m, size_t n, size_t nt, const gemm_impl *g) {
 static fc_status gemm_plan_ws(size_t m, size_t n, size_t k, size_t nt, const gemm_impl *g,
                               int apacked, gemm_plan *pl) {
     size_t t;
-    pl->kc = gemm_kc(k);
-    pl->mc_alloc = FC_ROUND_UP(FC_MIN(m, (size_t)FC_GEMM_MC_MAX), g->mr);
-    pl->nc_alloc = FC_ROUND_UP(FC_MIN(n, (size_t)FC_GEMM_NC_MAX), g->nr);
+    pl->kc = gemm_kc(k, g);
+    pl->mc_alloc = FC_ROUND_UP(FC_MIN(m, g->mc_max), g->mr);
+    pl->nc_alloc = FC_ROUND_UP(FC_MIN(n, g->nc_max), g->nr);
     if (fc_mul_size(pl->kc, pl->nc_alloc, &t) || fc_mul_size(t, sizeof(float), &t) ||
         fc_align_size(t, &pl->b_bytes))
         return FC_EOVERFLOW;
@@ -176,20 +205,23 @@ static fc_status gemm_validate(const fc_gemm_args *args) {
     return FC_OK;
 }
 
-/* Workspace for the current ISA and for the other one, whichever is larger, so a size
- * queried before an ISA switch is still enough after it. */
+static const fc_isa all_isas[3] = {FC_ISA_SCALAR, FC_ISA_AVX2, FC_ISA_AVX512};
+
+/* Workspace for the largest of all ISAs, so a size queried before an ISA switch is
+ * still enough after it. */
 static fc_status gemm_ws_bytes2(int64_t m, int64_t n, int64_t k, int nt, int apacked,
                                 size_t *bytes) {
     gemm_impl g;
-    gemm_plan p0, p1;
+    gemm_plan pl;
     fc_status st;
-    gemm_get_impl(FC_ISA_SCALAR, &g);
-    st = gemm_plan_ws((size_t)m, (size_t)n, (size_t)k, (size_t)nt, &g, apacked, &p0);
-    if (st != FC_OK) return st;
-    gemm_get_impl(FC_ISA_AVX2, &g);
-    st = gemm_plan_ws((size_t)m, (size_t)n, (size_t)k, (size_t)nt, &g, apacked, &p1);
-    if (st != FC_OK) return st;
-    *bytes = FC_MAX(p0.total, p1.total);
+    size_t best = 0;
+    for (int i = 0; i < 3; i++) {
+        gemm_get_impl(all_isas[i], &g);
+        st = gemm_plan_ws((size_t)m, (size_t)n, (size_t)k, (size_t)nt, &g, apacked, &pl);
+        if (st != FC_OK) return st;
+        best = FC_MAX(best, pl.total);
+    }
+    *bytes = best;
     return FC_OK;
 }
 
@@ -343,14 +375,14 @@ static void gemm_thread_work(const gemm_ctx *x, size_t tid, size_t nth) {
     const gemm_impl *g = x->g;
     const size_t mr = g->mr, nr = g->nr;
     const size_t mtiles = cdiv(x->m, mr);
-    const size_t mc_tiles = FC_GEMM_MC_MAX / mr;
+    const size_t mc_tiles = g->mc_max / mr;
     float *apack = x->apacked ? NULL : (float *)(void *)(x->apack0 + tid * x->a_bytes);
     float *bpanel = x->bpacked ? NULL
                     : (float *)(void *)(x->apack0 + (tid + 1) * x->a_bytes - x->p_bytes);
     size_t jc;
 
-    for (jc = 0; jc < x->n; jc += FC_GEMM_NC_MAX) {
-        const size_t nc = FC_MIN((size_t)FC_GEMM_NC_MAX, x->n - jc);
+    for (jc = 0; jc < x->n; jc += g->nc_max) {
+        const size_t nc = FC_MIN(g->nc_max, x->n - jc);
         const size_t npanels = cdiv(nc, nr);
         size_t tm, tn, t0 = 0, t1 = 0, q0 = 0, q1 = 0, pc;
         int jit;
@@ -576,14 +608,15 @@ static fc_status packed_a_rows(const gemm_impl *g, int64_t m, int64_t k, size_t 
 
 fc_status fc_sgemm_packed_a_size(int64_t m, int64_t k, size_t *bytes) {
     gemm_impl g;
-    size_t mp, b0, b1;
+    size_t mp, b, best = 0;
     fc_status st;
     if (!bytes) return FC_EINVAL;
-    gemm_get_impl(FC_ISA_SCALAR, &g);
-    if ((st = packed_a_rows(&g, m, k, &mp, &b0)) != FC_OK) return st;
-    gemm_get_impl(FC_ISA_AVX2, &g);
-    if ((st = packed_a_rows(&g, m, k, &mp, &b1)) != FC_OK) return st;
-    *bytes = FC_MAX(b0, b1);
+    for (int i = 0; i < 3; i++) {
+        gemm_get_impl(all_isas[i], &g);
+        if ((st = packed_a_rows(&g, m, k, &mp, &b)) != FC_OK) return st;
+        best = FC_MAX(best, b);
+    }
+    *bytes = best;
     return FC_OK;
 }
 
@@ -597,7 +630,7 @@ fc_status fc_sgemm_pack_a(fc_isa isa, int64_t m, int64_t k, const float *a, int6
     gemm_get_impl(isa, &g);
     if ((st = packed_a_rows(&g, m, k, &mpad, &bytes)) != FC_OK) return st;
     if (!extent_ok(m, rs_a, k, cs_a)) return FC_EOVERFLOW;
-    kc = gemm_kc((size_t)k);
+    kc = gemm_kc((size_t)k, &g);
     mtiles = mpad / g.mr;
     nblk = cdiv((size_t)k, kc);
     ntasks = (long)(mtiles * nblk);
@@ -670,11 +703,11 @@ size_t fc_sgemm_nr(fc_isa isa) {
 int fc_sgemm_packed_a_pays(int64_t m, int64_t n, int64_t uses, int num_threads) {
     /* A is packed once per KC block of each jc block by every thread column of the grid
      * (fc_sgemm); pack it beforehand when that would happen more than once */
-    if (uses > 1 || n > FC_GEMM_NC_MAX) return 1;
+    gemm_impl g;
+    gemm_get_impl(fc_active_isa(), &g);
+    if (uses > 1 || (size_t)n > g.nc_max) return 1;
     if (num_threads > 1 && m > 0 && n > 0) {
-        gemm_impl g;
         size_t tm, tn;
-        gemm_get_impl(fc_active_isa(), &g);
         choose_grid((size_t)num_threads, cdiv((size_t)m, g.mr), cdiv((size_t)n, g.nr), &tm, &tn);
         return tn > 1; /* several threads would pack the same rows of A */
     }

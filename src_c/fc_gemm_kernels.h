@@ -107,8 +107,24 @@ void fc_f32_gemv_t__avx2_fma(size_t m, size_t n, size_t k, const float *a, ptrdi
                              const float *w, ptrdiff_t ldw, float *c, size_t rs_c, int beta,
                              const float *bias_m, const float *bias_n, int relu);
 
+/* ---- AVX-512 F/VL/DQ/BW: kernels/avx512/fc_f32_gemm_14x32__avx512.c (compiled with the
+ * AVX-512 flags; call only when fc_active_isa() == FC_ISA_AVX512). 14 rows x 2 zmm:
+ * 28 accumulators + 2 B registers, the A values broadcast from memory into the FMAs. */
+#define FC_GEMM_AVX512_MR 14
+#define FC_GEMM_AVX512_NR 32
+void fc_f32_gemm_14x32__avx512(size_t mr, size_t nr, size_t kc, const float *a,
+                               const float *b, float *c, size_t rs_c, int beta,
+                               const fc_gemm_epilogue *epi);
+void fc_f32_gemm_pack_a_14__avx512(size_t mc, size_t kc, const float *a, ptrdiff_t rs_a,
+                                   ptrdiff_t cs_a, float *dst);
+void fc_f32_gemm_pack_b_32__avx512(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
+                                   ptrdiff_t cs_b, float *dst, const float *pf);
+void fc_f32_gemv_t__avx512(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rs_a,
+                           const float *w, ptrdiff_t ldw, float *c, size_t rs_c, int beta,
+                           const float *bias_m, const float *bias_n, int relu);
+
 /* The largest MR and NR of any kernel (sizes the driver's local edge tile). */
-#define FC_GEMM_MAX_MR 6
-#define FC_GEMM_MAX_NR 16
+#define FC_GEMM_MAX_MR 14
+#define FC_GEMM_MAX_NR 32
 
 #endif /* FC_GEMM_KERNELS_H */

@@ -86,10 +86,23 @@ void fc_im2col_pack_b(const void *ctx, size_t k0, size_t kc, size_t j0, size_t n
         const int64_t jq = (int64_t)(j0 + q);
         if (nr == 16) {
             if (cx->use_avx2 && fits_int32(cx->p)) {
-                fc_f32_im2col_pack_panel16__avx2(cx, k0, kc, jq, nv, dst);
+                fc_f32_im2col_pack_panel16__avx2(cx, k0, kc, jq, nv, 16, dst);
                 continue;
             }
             pack_panel_c(cx, k0, kc, jq, nv, 16, dst);
+        } else if (nr == 32) {
+            /* AVX-512 panels: two 16-column halves side by side (the AVX2 packer runs
+             * on every AVX-512 CPU); an empty right half is zero */
+            if (cx->use_avx2 && fits_int32(cx->p)) {
+                fc_f32_im2col_pack_panel16__avx2(cx, k0, kc, jq, FC_MIN(nv, 16), 32, dst);
+                if (nv > 16) {
+                    fc_f32_im2col_pack_panel16__avx2(cx, k0, kc, jq + 16, nv - 16, 32, dst + 16);
+                } else {
+                    for (size_t r = 0; r < kc; r++) memset(dst + r * 32 + 16, 0, 16 * sizeof(float));
+                }
+                continue;
+            }
+            pack_panel_c(cx, k0, kc, jq, nv, 32, dst);
         } else if (nr == 8) {
             pack_panel_c(cx, k0, kc, jq, nv, 8, dst);
         } else if (nr <= FC_GEMM_MAX_NR) {

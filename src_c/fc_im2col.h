@@ -12,7 +12,7 @@ typedef struct {
     const fc_conv2d_params *p;
     const float *x_g;
     int64_t cig;
-    int use_avx2; /* 1: the AVX2 packer may run (the GEMM runs the AVX2 ISA) */
+    int use_avx2; /* 1: the AVX2 packer may run (the GEMM runs the AVX2 or AVX-512 ISA) */
 } fc_im2col_pack_ctx;
 
 /* An fc_gemm_packb_fn: packed micro-panels of rows [k0, k0+kc) and columns (output

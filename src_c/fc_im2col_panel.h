@@ -25,9 +25,11 @@ static inline int panel_segments(int64_t Wo, int64_t j0, int64_t nv, im2col_seg 
     return ns;
 }
 
-/* The AVX2 packer for NR = 16 panels (src_c/kernels/avx2/fc_f32_im2col_pack__avx2.c):
- * the same values as the portable one. Every flat index must fit in int32. */
+/* The AVX2 packer of 16 columns (src_c/kernels/avx2/fc_f32_im2col_pack__avx2.c): the
+ * same values as the portable one, 1 <= nv <= 16 valid columns, row q of the panel at
+ * dst + q*ld (ld = 16 for an AVX2 panel; 32 for one half of an AVX-512 panel, dst 32-byte
+ * aligned either way). Every flat index must fit in int32. */
 void fc_f32_im2col_pack_panel16__avx2(const fc_im2col_pack_ctx *cx, size_t k0, size_t kc,
-                                      int64_t j0, int64_t nv, float *dst);
+                                      int64_t j0, int64_t nv, size_t ld, float *dst);
 
 #endif

@@ -20,6 +20,12 @@
 /* The instruction set every driver dispatches on; read once per call. */
 fc_isa fc_active_isa(void);
 
+/* 1 if the AVX2/FMA kernels may run under `isa`: AVX2 itself, and AVX-512 for the
+ * operations that have no 512-bit kernel of their own. */
+static inline int fc_isa_has_avx2(fc_isa isa) {
+    return isa == FC_ISA_AVX2 || isa == FC_ISA_AVX512;
+}
+
 /* Checked size arithmetic: 0 on success, nonzero on overflow (result untouched). */
 static inline int fc_mul_size(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > SIZE_MAX / a) return 1;

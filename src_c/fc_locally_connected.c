@@ -250,7 +250,7 @@ typedef struct { int mb; lc_dots_fn dmbx4, d1x4, d4x1, d1x1; } lc_impl;
 static lc_impl lc_get_impl(void) {
     lc_impl f = {1, lc_dots_1x4, lc_dots_1x4, lc_dots_4x1, lc_dots_1x1};
 #ifdef FC_LC_HAVE_AVX2
-    if (fc_active_isa() == FC_ISA_AVX2) {
+    if (fc_isa_has_avx2(fc_active_isa())) {
         f.mb = LC_MB;
         f.dmbx4 = lc_dots_2x4__avx2;
         f.d1x4 = lc_dots_1x4__avx2;

@@ -2,9 +2,10 @@
  * benchmarks report speeds against.
  *
  * Each of num_threads OpenMP threads runs a register-only loop of independent
- * multiply-add chains for about `seconds`: the AVX2/FMA loop
- * (src_c/kernels/avx2/fc_fma_peak__avx2.c) when the active ISA is AVX2, else the plain C
- * loop below. The threads start together after a barrier; the result is the total FLOPs
+ * multiply-add chains for about `seconds`: the AVX-512 loop
+ * (src_c/kernels/avx512/fc_fma_peak__avx512.c) when the active ISA is AVX512, the AVX2/FMA
+ * loop (src_c/kernels/avx2/fc_fma_peak__avx2.c) when it is AVX2, else the plain C loop
+ * below. The threads start together after a barrier; the result is the total FLOPs
  * of all threads divided by the wall time from the common start to the last thread's
  * end, in GFLOP/s. Work is done in chunks of fixed size between clock reads, so the
  * overshoot past `seconds` is one chunk (well under a millisecond). */
@@ -17,6 +18,8 @@
 
 /* src_c/kernels/avx2/fc_fma_peak__avx2.c */
 double fc_fma_peak_chunk__avx2(int64_t iters, volatile float *sink);
+/* src_c/kernels/avx512/fc_fma_peak__avx512.c */
+double fc_fma_peak_chunk__avx512(int64_t iters, volatile float *sink);
 
 #define FC_PEAK_SCALAR_LANES 32
 
@@ -52,10 +55,13 @@ static double wall_seconds(void) {
 typedef double (*peak_chunk_fn)(int64_t iters, volatile float *sink);
 
 double fc_measure_fma_peak(int num_threads, double seconds) {
-    const int use_avx2 = (fc_active_isa() == FC_ISA_AVX2);
-    const peak_chunk_fn chunk = use_avx2 ? fc_fma_peak_chunk__avx2 : fma_peak_chunk_scalar;
-    /* AVX2: 2^15 iterations x 12 FMAs ~ 0.2 M cycles per chunk; scalar likewise. */
-    const int64_t iters = use_avx2 ? ((int64_t)1 << 15) : ((int64_t)1 << 13);
+    const fc_isa isa = fc_active_isa();
+    const peak_chunk_fn chunk = isa == FC_ISA_AVX512 ? fc_fma_peak_chunk__avx512
+                                : isa == FC_ISA_AVX2 ? fc_fma_peak_chunk__avx2
+                                                     : fma_peak_chunk_scalar;
+    /* AVX2: 2^15 iterations x 12 FMAs ~ 0.2 M cycles per chunk; AVX-512 (16 FMAs) and
+     * scalar likewise. */
+    const int64_t iters = isa == FC_ISA_SCALAR ? ((int64_t)1 << 13) : ((int64_t)1 << 15);
     if (!(seconds > 0.0)) seconds = 0.0; /* also catches NaN: one chunk per thread */
     if (seconds > 60.0) seconds = 60.0;
     num_threads = fc_clamp_threads(num_threads);

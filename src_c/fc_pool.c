@@ -109,7 +109,7 @@ static void geom_init(pool_geom *g, const fc_pool2d_params *p, int is_max) {
         g->ninv = p->kernel_h * p->kernel_w + 1;   /* counts never exceed the window */
         for (int64_t c = 0; c < g->ninv; c++) g->inv[c] = 1.0f / (float)c;
     }
-    const int avx2 = fc_active_isa() == FC_ISA_AVX2;
+    const int avx2 = fc_isa_has_avx2(fc_active_isa());
     if (is_max) g->vert = avx2 ? fc_f32_maxpool_v__avx2 : fc_f32_maxpool_v__scalar;
     else g->vert = avx2 ? fc_f32_sumpool_v__avx2 : fc_f32_sumpool_v__scalar;
     g->hmax = avx2 ? fc_f32_maxpool_h__avx2 : fc_f32_maxpool_h__scalar;
@@ -340,7 +340,7 @@ static fc_status global_pool(int64_t planes, int64_t size, const float *x, float
                              int num_threads, int is_max) {
     fc_status st = global_check(planes, size, x, y, num_threads);
     if (st != FC_OK || planes == 0) return st;
-    const int avx2 = fc_active_isa() == FC_ISA_AVX2;
+    const int avx2 = fc_isa_has_avx2(fc_active_isa());
     const fc_f32_reduce_fn f = is_max ? (avx2 ? fc_f32_max__avx2 : fc_f32_max__scalar)
                                       : (avx2 ? fc_f32_sum__avx2 : fc_f32_sum__scalar);
     const size_t n = (size_t)size;

@@ -85,6 +85,8 @@ def available_isas():
     isas = ["scalar"]
     if k.has_avx2():
         isas.append("avx2")
+    if k.has_avx512():
+        isas.append("avx512")
     return isas
 
 
@@ -113,12 +115,14 @@ def num_threads(n):
         fastconv.set_num_threads(old)
 
 
-@pytest.fixture(params=["scalar", "avx2"])
+@pytest.fixture(params=["scalar", "avx2", "avx512"])
 def isa(request):
     """Run the test once under each instruction set, restoring the ISA afterwards."""
     k = _kernels()
     if request.param == "avx2" and not k.has_avx2():
         pytest.skip("this CPU has no AVX2+FMA (or the OS does not save YMM state)")
+    if request.param == "avx512" and not k.has_avx512():
+        pytest.skip("this CPU has no AVX-512 F/VL/DQ/BW (or the OS does not save ZMM state)")
     with use_isa(request.param):
         yield request.param
 

@@ -94,7 +94,7 @@ def test_subprocess_help_and_error(tmp_path):
 def test_info(capsys):
     assert cli.main(["info"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["isa"] in ("scalar", "avx2") and info["num_threads"] >= 1
+    assert info["isa"] in ("scalar", "avx2", "avx512") and info["num_threads"] >= 1
 
 
 def test_demo_convnet(capsys):

@@ -218,6 +218,17 @@ def test_set_isa_avx2_without_avx2(kernels):
             kernels.set_isa("avx2")
 
 
+def test_set_isa_avx512_without_avx512(kernels):
+    before = kernels.get_isa()
+    if kernels.has_avx512():
+        kernels.set_isa("avx512")   # works where supported
+        assert kernels.get_isa() == "avx512"
+    else:
+        with pytest.raises(ValueError, match="avx512"):
+            kernels.set_isa("avx512")
+        assert kernels.get_isa() == before   # a refused switch changes nothing
+
+
 def test_zero_batch_is_not_an_error(fc):
     assert fc.conv2d(x4(0, 3, 9, 7), x4(4, 3, 3, 3)).shape == (0, 4, 7, 5)
     assert fc.conv1d(x4(0, 3, 9), x4(4, 3, 3)).shape == (0, 4, 7)

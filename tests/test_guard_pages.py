@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import run_python
+from conftest import available_isas, run_python
 
 if not sys.platform.startswith("linux"):
     pytest.skip("guard pages use mmap/mprotect through ctypes (Linux only)",
@@ -93,6 +93,12 @@ def _cases(isa):
                 ((1, 24, 11, 13), (24, 1, 3, 3), dict(padding=1, groups=24)),
                 ((1, 16, 6, 5), (33, 16, 1, 1), {}),
                 ((1, 3, 23, 21), (64, 3, 7, 7), dict(stride=2, padding=3)),
+                # AVX-512 edges: 29 = 2 x 14 + 1 rows; 25 pixels = a 32-wide panel whose
+                # right half holds 9; a 1x1 conv whose 16 pixels leave that half empty
+                ((1, 13, 5, 5), (29, 13, 3, 3), dict(padding=1)),
+                ((3, 7, 4, 4), (15, 7, 1, 1), {}),
+                # two 16-channel blocks + an 8-wide one; 31 columns = 14 + 17 (split 9 + 8)
+                ((1, 5, 4, 31), (40, 5, 3, 3), dict(padding=1)),
             ]):
                 cases.append(dict(name=f"conv{i}-{algo}-t{t}-{isa}", op="conv", x=x, w=w,
                                   kw=dict(kw, algo=algo), isa=isa, threads=t))
@@ -110,7 +116,8 @@ def _cases(isa):
             cases.append(dict(name=f"avgpool{i}-t{t}-{isa}", op="avgpool", x=x, kw=kw,
                               isa=isa, threads=t))
         for i, (x, w) in enumerate([((1, 37), (11, 37)), ((3, 100), (17, 100)),
-                                    ((7, 33), (65, 33))]):
+                                    ((7, 33), (65, 33)), ((2, 45), (70, 45)),
+                                    ((15, 19), (33, 19))]):
             cases.append(dict(name=f"linear{i}-t{t}-{isa}", op="linear", x=x, w=w, isa=isa,
                               threads=t))
         cases.append(dict(name=f"elementwise-t{t}-{isa}", op="elementwise", x=(2, 3, 5, 7),
@@ -119,7 +126,7 @@ def _cases(isa):
 
 
 def test_no_kernel_reads_past_its_inputs(kernels):
-    isas = ["scalar"] + (["avx2"] if kernels.has_avx2() else [])
+    isas = available_isas()
     cases = [c for isa in isas for c in _cases(isa)]
     proc = run_python(GUARD_SCRIPT, env_extra={"GUARD_CASES": json.dumps(cases)}, timeout=300)
     started = [ln[6:] for ln in proc.stdout.splitlines() if ln.startswith("START ")]

@@ -336,7 +336,8 @@ def guarded(a):
     return out
 
 rng = np.random.default_rng(0)
-isas = ["scalar"] + (["avx2"] if fc._kernels.has_avx2() else [])
+isas = (["scalar"] + (["avx2"] if fc._kernels.has_avx2() else [])
+        + (["avx512"] if fc._kernels.has_avx512() else []))
 # K = Ci*kh*kw = 15, 7 and 9: every weight row ends in a tail shorter than 8 floats
 for isa in isas:
     fc._kernels.set_isa(isa)

@@ -233,15 +233,18 @@ def test_set_and_get_num_threads(fc):
 def test_cpu_info(fc, kernels):
     info = fc.cpu_info()
     assert isinstance(info, dict)
-    for key in ("isa", "has_avx2", "num_threads", "openmp", "compiler"):
+    for key in ("isa", "has_avx2", "has_avx512", "num_threads", "openmp", "compiler"):
         assert key in info, f"cpu_info() lacks {key!r}: {info}"
-    assert info["isa"] in ("avx2", "scalar")
+    assert info["isa"] in ("avx512", "avx2", "scalar")
     assert isinstance(info["has_avx2"], bool)
+    assert isinstance(info["has_avx512"], bool)
+    assert info["has_avx2"] or not info["has_avx512"]   # AVX-512 implies AVX2 here
     assert isinstance(info["openmp"], bool)
     assert isinstance(info["num_threads"], int) and info["num_threads"] >= 1
     assert isinstance(info["compiler"], str) and info["compiler"]
     assert info["isa"] == kernels.get_isa()
     assert info["has_avx2"] == bool(kernels.has_avx2())
+    assert info["has_avx512"] == bool(kernels.has_avx512())
     json.dumps(info)   # plain data, printable in a report
     for isa in available_isas():
         with use_isa(isa):
@@ -252,13 +255,16 @@ def test_default_isa_is_best_available(kernels):
     proc = run_python("import fastconv as fc, json; print(json.dumps(fc.cpu_info()))")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert info["isa"] == ("avx2" if kernels.has_avx2() else "scalar")
+    best = "avx512" if kernels.has_avx512() else "avx2" if kernels.has_avx2() else "scalar"
+    assert info["isa"] == best
 
 
-@pytest.mark.parametrize("forced", ["scalar", "avx2"])
+@pytest.mark.parametrize("forced", ["scalar", "avx2", "avx512"])
 def test_fastconv_isa_env_forces_isa(kernels, forced):
     if forced == "avx2" and not kernels.has_avx2():
         pytest.skip("this CPU has no AVX2+FMA: FASTCONV_ISA=avx2 cannot be honoured")
+    if forced == "avx512" and not kernels.has_avx512():
+        pytest.skip("this CPU has no AVX-512: FASTCONV_ISA=avx512 cannot be honoured")
     code = ("import fastconv as fc, fastconv._kernels as k, json, numpy as np;"
             "y = fc.conv2d(np.ones((1, 3, 9, 7), np.float32), np.ones((4, 3, 3, 3), np.float32));"
             "print(json.dumps([fc.cpu_info()['isa'], k.get_isa(), float(y.sum())]))")

@@ -64,7 +64,7 @@ window_row(const int64_t SW, const im2col_seg *seg, int ns, __m256i wm[][4],
 }
 
 void fc_f32_im2col_pack_panel16__avx2(const fc_im2col_pack_ctx *cx, size_t k0, size_t kc,
-                                      int64_t j0, int64_t nv, float *dst) {
+                                      int64_t j0, int64_t nv, size_t ld, float *dst) {
     enum { NR = 16 };
     const fc_conv2d_params *p = cx->p;
     const int64_t H = p->in_h, W = p->in_w, KH = p->kernel_h, KW = p->kernel_w;
@@ -124,7 +124,7 @@ void fc_f32_im2col_pack_panel16__avx2(const fc_im2col_pack_ctx *cx, size_t k0, s
     const __m256 z = _mm256_setzero_ps();
 
     for (size_t q = 0; q < kc; q++) {
-        float *d = dst + q * NR;
+        float *d = dst + q * ld;
         const float *plane = cx->x_g + c * HW;
         const int64_t dw = p->dilation_w;
         const int64_t off_h = kh * p->dilation_h - p->pad_top;
@@ -145,7 +145,7 @@ void fc_f32_im2col_pack_panel16__avx2(const fc_im2col_pack_ctx *cx, size_t k0, s
             const size_t cnt = FC_MIN((size_t)(KW - kw), kc - q);
             const float *s = plane + ih * W + iw;
             if (iw + (int64_t)(cnt - 1) * dw + NR <= W) {
-                for (size_t t = 0; t < cnt; t++, s += dw, d += NR) {
+                for (size_t t = 0; t < cnt; t++, s += dw, d += ld) {
                     _mm256_store_ps(d, _mm256_loadu_ps(s));
                     _mm256_store_ps(d + 8, _mm256_loadu_ps(s + 8));
                 }
