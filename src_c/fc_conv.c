@@ -20,7 +20,7 @@
  *      (0.97x ORT against 0.85x); packing per call, the two tie there.
  *   0. before all these: 3x3 stride-1 dilation-1 ungrouped layers with at least 8 input
  *      and 8 output channels -> winograd (F(4x4)) or winograd2 (F(2x2)), whichever does
- *      fewer multiplications counting whole 16-tile GEMM panels (wino_gain), if that is
+ *      fewer multiplications counting whole GEMM panels of tiles (wino_gain), if that is
  *      at least WINO_MIN_GAIN times fewer than direct's. Prepacked, 1 thread, medians of
  *      5 interleaved runs timed by thread CPU time (the 2-core Xeon was shared;
  *      `scripts/bench_winograd.py --threads 1 --cpu-time --filter _`), GFLOP/s of
@@ -38,6 +38,7 @@
  *      Winograd's rounding error stays below 2e-5 of the output's scale on VGG-16 layers
  *      (tests/test_winograd.py), far inside the 1e-3 budget. */
 #include "fc_conv_internal.h"
+#include "fc_gemm_internal.h"
 
 /* Winograd must save at least this factor of multiplications to be chosen (the
  * transforms and the per-point GEMMs' short sums eat the rest). */
@@ -73,12 +74,17 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
 }
 
 /* Winograd's multiplications per direct one: 9 taps per output pixel against n*n points
- * per tile, each tile's column rounded up to whole 16-wide GEMM panels. */
+ * per tile, the tiles rounded up to whole GEMM panels of the active ISA (16 columns
+ * under avx2, 32 under avx512: VGG-16's 14x14 maps give 16 F(4x4) tiles, a full avx2
+ * panel but half an avx512 one, where F(2x2)'s 49 tiles in 2 panels win: measured
+ * 14x14x512 avx512, 1 thread, GFLOP/s direct / im2col / winograd / winograd2 =
+ * 87 / 77 / 89 / 101 and 87 / 79 / 90 / 104 in two runs). */
 static double wino_gain(const fc_conv2d_params *p, int64_t m) {
+    const int64_t nr = (int64_t)fc_sgemm_nr(fc_active_isa());
     const int64_t tiles = p->batch * ((p->out_h + m - 1) / m) * ((p->out_w + m - 1) / m);
-    const int64_t cols = (tiles + 15) / 16 * 16;
+    const int64_t cols = (tiles + nr - 1) / nr * nr;
     return 9.0 * (double)(p->batch * p->out_h * p->out_w) / ((double)((m + 2) * (m + 2)) *
-                                                              (double)(cols > 0 ? cols : 16));
+                                                              (double)(cols > 0 ? cols : nr));
 }
 
 fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
