@@ -18,9 +18,9 @@
  *      and packs no image data. With the weights packed once (prepare_conv2d, a compiled
  *      model) it beats im2col on every 3x3 stride-1 VGG layer, the 14x14 one included
  *      (0.97x ORT against 0.85x); packing per call, the two tie there.
- *   0. before all these: 3x3 stride-1 dilation-1 ungrouped layers with at least 8 input
- *      and 8 output channels -> winograd (F(4x4)) or winograd2 (F(2x2)), whichever does
- *      fewer multiplications counting whole GEMM panels of tiles (wino_gain), if that is
+ *   0. before all these: 3x3 stride-1 dilation-1 ungrouped layers with at least
+ *      WINO_MIN_CHANNELS input and output channels -> winograd (F(4x4)) or winograd2
+ *      (F(2x2)), whichever does fewer multiplications counting whole GEMM panels of tiles (wino_gain), if that is
  *      at least WINO_MIN_GAIN times fewer than direct's. Prepacked, 1 thread, medians of
  *      5 interleaved runs timed by thread CPU time (the 2-core Xeon was shared;
  *      `scripts/bench_winograd.py --threads 1 --cpu-time --filter _`), GFLOP/s of
@@ -43,6 +43,11 @@
 /* Winograd must save at least this factor of multiplications to be chosen (the
  * transforms and the per-point GEMMs' short sums eat the rest). */
 #define WINO_MIN_GAIN 1.5
+/* ... and the layer needs this many input and output channels: with fewer the transforms
+ * cost more than the multiplications saved (13 -> 27 channels at 56x56, avx512, 1 thread:
+ * direct 0.28-0.30 ms, winograd 0.38; 16 -> 32 at 16x16 in the digits model: direct 0.043,
+ * winograd 0.069; 64 -> 128 at 16x16: winograd2 0.26 against direct 0.39). */
+#define WINO_MIN_CHANNELS 32
 
 /* Every dimension must fit in 31 bits so that the int64 size rule cannot overflow. */
 #define FC_DIM_LIMIT ((int64_t)INT32_MAX)
@@ -90,16 +95,29 @@ static double wino_gain(const fc_conv2d_params *p, int64_t m) {
 fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
     const int64_t cog = p->out_channels / p->groups;
     const int64_t k = (p->in_channels / p->groups) * p->kernel_h * p->kernel_w;
-    if (p->in_channels >= 8 && p->out_channels >= 8 &&
+    if (p->in_channels >= WINO_MIN_CHANNELS && p->out_channels >= WINO_MIN_CHANNELS &&
         fc_conv2d_winograd_supports(p) == FC_OK) {
         const double g4 = wino_gain(p, 4), g2 = wino_gain(p, 2);
         if (g4 >= WINO_MIN_GAIN && g4 >= g2) return FC_CONV_WINOGRAD;
         if (g2 >= WINO_MIN_GAIN) return FC_CONV_WINOGRAD2;
     }
     if (p->groups > 1 && (cog < 16 || k < 32)) return FC_CONV_DIRECT;
+    if (fc_active_isa() == FC_ISA_AVX512) {
+        /* avx512 (measured 2026-12-01 on the 2-core Xeon, `fastconv bench`, ms direct /
+         * im2col at 1 thread; 2 threads): the zmm direct kernel wins the short sums of
+         * first layers at 1 thread (VGG-16 conv1_1 2.87 / 3.14 and 3.37 / 3.80, CIFAR
+         * conv1_1 0.086 / 0.095, 1-channel 32x32 0.032 / 0.041) but loses them at 2
+         * threads when stride 1 (conv1_1 2.10 / 1.86, CIFAR 0.109 / 0.070); strided,
+         * direct wins at both (3->64 s2 at 224: 0.378 / 0.887 and 0.356 / 0.496; 30->61
+         * s2 at 56: 0.361 / 0.560 and 0.240 / 0.334). The choice is made when the weights
+         * are packed, for the thread count then in effect. */
+        if (p->kernel_h * p->kernel_w == 1) return FC_CONV_IM2COL;
+        if (k < 32) return (p->num_threads > 1 && p->stride_w == 1) ? FC_CONV_IM2COL
+                                                                     : FC_CONV_DIRECT;
+        if (p->out_w < 12 && p->out_h * p->out_w >= 16) return FC_CONV_IM2COL;
+        return FC_CONV_DIRECT;
+    }
     if (p->kernel_h * p->kernel_w == 1 || k < 32 || (p->stride_w > 1 && p->out_w < 32))
-        return FC_CONV_IM2COL;
-    if (fc_active_isa() == FC_ISA_AVX512 && p->out_w < 12 && p->out_h * p->out_w >= 16)
         return FC_CONV_IM2COL;
     return FC_CONV_DIRECT;
 }
