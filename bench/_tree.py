@@ -11,13 +11,24 @@ ROOT = Path(__file__).resolve().parent.parent
 def put_tree_on_path() -> None:
     pkg = ROOT / "fastconv"
     root = str(ROOT)
-    if not pkg.is_dir() or root in sys.path:
+    if not pkg.is_dir():
         return
     built = any(pkg.glob("_kernels*.so")) or any(pkg.glob("_kernels*.pyd"))
     if built:
-        sys.path.insert(0, root)
-    else:
-        sys.path.append(root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        return
+    # an unbuilt tree must not shadow an installed fastconv: `python -m pytest bench/`
+    # from the checkout puts the working directory ('' or its path) first on sys.path
+    sys.path[:] = [p for p in sys.path if _resolved(p) != ROOT]
+    sys.path.append(root)
+
+
+def _resolved(entry: str) -> Path:
+    try:
+        return Path(entry or ".").resolve()
+    except OSError:
+        return Path(entry)
 
 
 put_tree_on_path()
