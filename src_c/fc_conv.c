@@ -106,14 +106,14 @@ fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
         /* avx512 (measured 2026-12-01 on the 2-core Xeon, `fastconv bench`, ms direct /
          * im2col at 1 thread; 2 threads): the zmm direct kernel wins the short sums of
          * first layers at 1 thread (VGG-16 conv1_1 2.87 / 3.14 and 3.37 / 3.80, CIFAR
-         * conv1_1 0.086 / 0.095, 1-channel 32x32 0.032 / 0.041) but loses them at 2
+         * conv1_1 0.086 / 0.095, 1-channel 32x32 0.032 / 0.041) and loses them at 2
          * threads when stride 1 (conv1_1 2.10 / 1.86, CIFAR 0.109 / 0.070); strided,
          * direct wins at both (3->64 s2 at 224: 0.378 / 0.887 and 0.356 / 0.496; 30->61
-         * s2 at 56: 0.361 / 0.560 and 0.240 / 0.334). The choice is made when the weights
-         * are packed, for the thread count then in effect. */
+         * s2 at 56: 0.361 / 0.560 and 0.240 / 0.334). The rule never looks at the thread
+         * count (DESIGN: same bits for any thread count, `auto` included), so direct:
+         * the 1-thread winner, 10-13% behind im2col on conv1_1 at 2 threads. */
         if (p->kernel_h * p->kernel_w == 1) return FC_CONV_IM2COL;
-        if (k < 32) return (p->num_threads > 1 && p->stride_w == 1) ? FC_CONV_IM2COL
-                                                                     : FC_CONV_DIRECT;
+        if (k < 32) return FC_CONV_DIRECT;
         if (p->out_w < 12 && p->out_h * p->out_w >= 16) return FC_CONV_IM2COL;
         return FC_CONV_DIRECT;
     }

@@ -528,8 +528,7 @@ def test_bench_shapes_reduced(fc, row):
     ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, "winograd"),     # 3x3/1: F(4x4)
     ((1, 256, 56, 56), (256, 256, 3, 3), 1, 2, 1, "direct"),      # (dilated below)
     ((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, "direct"),         # 7x7/2 stem, K = 147
-    # K = 27 < 32 (avx512: by thread count, see the test below)
-    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col|avx512:threads"),
+    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col|avx512:direct"),  # K = 27 < 32
     ((1, 256, 56, 56), (256, 256, 1, 1), 1, 0, 1, "im2col"),      # 1x1
     ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "winograd"),    # stride 1: winograd
     # 16 F(4x4) tiles: one avx2 GEMM panel, half an avx512 one, where F(2x2) wins
@@ -550,32 +549,33 @@ def test_auto_rule_as_documented(kernels, x_shape, w_shape, stride, pads, groups
     if "|" in expected:             # "default|isa:algo": the rule differs under that ISA
         default, special = expected.split("|")
         isa, algo = special.split(":")
-        if algo == "threads":
-            algo = "direct" if kernels.get_num_threads() == 1 else "im2col"
         expected = algo if kernels.get_isa() == isa else default
     assert got == expected, f"auto picked {got} for x {x_shape}, w {w_shape}"
 
 
-def test_auto_rule_for_short_sums_under_avx512_follows_the_thread_count(kernels):
-    """avx512: a 3-channel 3x3 first layer (a 27-long sum) goes to direct on one thread,
-    to im2col on several at stride 1, and stays with direct when strided."""
-    if not kernels.has_avx512():
-        pytest.skip("the CPU has no AVX-512")
+def test_auto_rule_never_depends_on_the_thread_count(kernels):
+    """DESIGN: same bits for any thread count, `auto` included: the rule picks the same
+    algorithm for 1, 2 and 3 threads on every ISA (here for first layers, where the best
+    algorithm does change with the thread count under avx512, and two VGG layers)."""
     old_isa, old_threads = kernels.get_isa(), kernels.get_num_threads()
+    isas = ["scalar"] + (["avx2"] if kernels.has_avx2() else []) + \
+        (["avx512"] if kernels.has_avx512() else [])
+    cases = [((1, 3, 224, 224), (64, 3, 3, 3), 1), ((1, 3, 224, 224), (64, 3, 3, 3), 2),
+             ((1, 1, 32, 32), (16, 1, 3, 3), 1), ((1, 256, 56, 56), (256, 256, 3, 3), 1),
+             ((1, 512, 14, 14), (512, 512, 3, 3), 1)]
     try:
-        kernels.set_isa("avx512")
-        for threads, s1, s2 in ((1, "direct", "direct"), (2, "im2col", "direct"),
-                                (3, "im2col", "direct")):
-            kernels.set_num_threads(threads)
-            for stride, want in ((1, s1), (2, s2)):
-                got = kernels.conv2d_choose((1, 3, 224, 224), (64, 3, 3, 3), (stride, stride),
-                                            (1, 1, 1, 1), (1, 1), 1)
-                assert got == want, (threads, stride, got)
-        kernels.set_isa("avx2")     # the avx2 rule does not look at the thread count
-        for threads in (1, 2):
-            kernels.set_num_threads(threads)
+        for isa in isas:
+            kernels.set_isa(isa)
+            for xs, ws, s in cases:
+                picks = set()
+                for threads in (1, 2, 3):
+                    kernels.set_num_threads(threads)
+                    picks.add(kernels.conv2d_choose(xs, ws, (s, s), (1, 1, 1, 1), (1, 1), 1))
+                assert len(picks) == 1, (isa, xs, ws, s, picks)
+        if kernels.has_avx512():
+            kernels.set_isa("avx512")
             assert kernels.conv2d_choose((1, 3, 224, 224), (64, 3, 3, 3), (1, 1),
-                                         (1, 1, 1, 1), (1, 1), 1) == "im2col"
+                                         (1, 1, 1, 1), (1, 1), 1) == "direct"
     finally:
         kernels.set_isa(old_isa)
         kernels.set_num_threads(old_threads)
