@@ -73,11 +73,14 @@ echo "== building $REV with $SAN_FLAGS in $WORK/src (log: $WORK/logs/build.log)"
 if [[ $SOURCE == head ]]; then echo "$REV" > "$WORK/src/.built"; fi
 fi
 SO="$(ls "$WORK"/src/fastconv/_kernels*.so)"
-if ! ldd "$SO" | grep -q libasan; then
+# ldd's output is read whole first: `ldd | grep -q` under pipefail fails whenever grep
+# quits early and ldd gets SIGPIPE
+LIBS="$(ldd "$SO")"
+if ! grep -q libasan <<< "$LIBS"; then
     echo "== $SO is not linked against libasan: the sanitizer flags were not applied" >&2
     exit 1
 fi
-if ! ldd "$SO" | grep -q libgomp && [[ "${FASTCONV_NO_OPENMP:-}" != 1 ]]; then
+if ! grep -q libgomp <<< "$LIBS" && [[ "${FASTCONV_NO_OPENMP:-}" != 1 ]]; then
     echo "== $SO has no OpenMP: the threaded paths would not be checked" >&2
     exit 1
 fi
