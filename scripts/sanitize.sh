@@ -113,7 +113,7 @@ case $SUBSET in
                  test_guard_pages test_out_buffers test_prepared test_threads test_graph \
                  test_io test_onnx_import test_models test_locally_connected \
                  test_hardening_arrays test_hardening_files test_hardening_threads \
-                 test_hardening_memory test_fuzz_short; do
+                 test_hardening_memory test_fuzz_short test_winograd test_gemm_edges; do
             [[ -f "$WORK/src/tests/$f.py" ]] && TARGETS+=("tests/$f.py")
         done ;;
 esac
