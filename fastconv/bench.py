@@ -680,7 +680,7 @@ def summary_markdown(res: dict) -> str:
 # ====================================================================== plot
 
 # Algorithms without a colour here get matplotlib's next one.
-IMPL_COLOURS = {"direct": "#1f77b4", "im2col": "#ff7f0e", "winograd": "#9467bd",
+IMPL_COLOURS = {"direct": "#1f77b4", "im2col": "#ff7f0e", "winograd": "#9467bd", "winograd2": "#e377c2",
                 "fastconv": "#1f77b4", "onnxruntime": "#2ca02c", "torch": "#d62728",
                 "numpy": "#7f7f7f"}
 
