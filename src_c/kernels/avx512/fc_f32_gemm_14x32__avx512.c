@@ -224,6 +224,12 @@ void fc_f32_gemm_14x32__avx512(size_t mr, size_t nr, size_t kc, const float *a,
 /* Row-major A (conv weights, cs_a == 1): a 14-row panel, 16 k steps at a time. Each row
  * segment is one zmm load; the 14 x 16 block is written transposed through a small
  * stack tile, which stays in L1. */
+/* The transpose tile lives in thread-local storage, not on the stack: gcc stores to a
+ * local tile with aligned zmm moves, and AddressSanitizer's fake stack (detect_stack_use_
+ * after_return) does not keep 64-byte alignment, which made those stores fault under
+ * scripts/sanitize.sh. */
+static _Thread_local float pack_a_tile[MR][16] __attribute__((aligned(64)));
+
 void fc_f32_gemm_pack_a_14__avx512(size_t mc, size_t kc, const float *a, ptrdiff_t rs_a,
                                    ptrdiff_t cs_a, float *dst) {
     for (size_t i0 = 0; i0 < mc; i0 += MR) {
@@ -235,7 +241,7 @@ void fc_f32_gemm_pack_a_14__avx512(size_t mc, size_t kc, const float *a, ptrdiff
             const int more = (i0 + 2 * MR <= mc);
             const float *nx = src + MR * rs_a;
             for (; p + 16 <= kc; p += 16, d += 16 * MR) {
-                float t[MR][16];
+                float(*t)[16] = pack_a_tile;
                 for (size_t i = 0; i < MR; i++) {
                     if (more) _mm_prefetch((const char *)(nx + (ptrdiff_t)i * rs_a + p), _MM_HINT_T0);
                     _mm512_storeu_ps(t[i], _mm512_loadu_ps(src + (ptrdiff_t)i * rs_a + p));
