@@ -238,17 +238,28 @@ static void edge_tile(const fc_direct_layer *L, const fc_direct_row *r, int64_t 
 }
 #undef ECOL
 
+/* Cut n interior columns into `full` tiles of tw plus a remainder of wa (+ wb) columns:
+ * a remainder shorter than `short_rem` is merged into the last full tile and the result
+ * split in two near-equal halves, so no tile runs nearly empty. */
+static inline void split_interior(int64_t n, int tw, int short_rem, int64_t *full, int *wa,
+                                  int *wb) {
+    const int rem = (int)(n % tw);
+    *full = n / tw;
+    *wa = rem;
+    *wb = 0;
+    if (rem > 0 && rem < short_rem && *full > 0) {
+        (*full)--;
+        *wa = (rem + tw + 1) / 2;
+        *wb = rem + tw - *wa;
+    }
+}
+
 /* The interior in tiles of TW columns, a short remainder merged into the last full tile
  * and split in halves; then the border columns EW at a time. */
 FC_INLINE void channel_row_sw(const fc_direct_layer *L, const fc_direct_row *r, const int64_t sw) {
-    const int64_t n = L->int_end - L->int_lo;
-    int64_t full = n / TW, ow = L->int_lo;
-    int rem = (int)(n % TW), wa = rem, wb = 0;
-    if (rem > 0 && rem < 8 && full > 0) {
-        full--;
-        wa = (rem + TW + 1) / 2;
-        wb = rem + TW - wa;
-    }
+    int64_t full, ow = L->int_lo;
+    int wa, wb;
+    split_interior(L->int_end - L->int_lo, TW, 8, &full, &wa, &wb);
     for (int64_t t = 0; t < full; t++, ow += TW) tile(L, r, ow, sw, TW);
     if (wa) tile_any(L, r, ow, sw, wa);
     if (wb) tile_any(L, r, ow + wa, sw, wb);
@@ -380,14 +391,9 @@ FC_INLINE void tile2_any(const fc_direct_layer *L, const fc_direct_row *r, int64
 
 #define TW2 14
 FC_INLINE void channel_row2_sw(const fc_direct_layer *L, const fc_direct_row *r, const int64_t sw) {
-    const int64_t n = L->int_end - L->int_lo;
-    int64_t full = n / TW2, ow = L->int_lo;
-    int rem = (int)(n % TW2), wa = rem, wb = 0;
-    if (rem > 0 && rem < 6 && full > 0) {
-        full--;
-        wa = (rem + TW2 + 1) / 2;
-        wb = rem + TW2 - wa;
-    }
+    int64_t full, ow = L->int_lo;
+    int wa, wb;
+    split_interior(L->int_end - L->int_lo, TW2, 6, &full, &wa, &wb);
     for (int64_t t = 0; t < full; t++, ow += TW2) tile2(L, r, ow, sw, TW2);
     if (wa) tile2_any(L, r, ow, sw, wa);
     if (wb) tile2_any(L, r, ow + wa, sw, wb);

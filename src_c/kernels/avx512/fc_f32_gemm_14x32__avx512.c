@@ -9,6 +9,7 @@
  * aligned 64-byte B loads and 28 FMAs with a broadcast load each; two FMA pipes give 14
  * cycles per step, more than the loads need. The contract is in fc_gemm_kernels.h: every
  * element is one chain of FMAs in k order, then + C, + bias_m, + bias_n, relu. */
+#include "kernels/fc_transpose8_avx.h"
 #include "fc_gemm_kernels.h"
 #include <immintrin.h>
 #include <string.h>
@@ -261,30 +262,6 @@ void fc_f32_gemm_pack_a_14__avx512(size_t mc, size_t kc, const float *a, ptrdiff
     }
 }
 
-/* Transpose the 8 x 8 block whose row r (column j0 + r of B) starts at s + r*ld, writing
- * row p of the result (8 floats) to d + p*NR. */
-static inline void transpose8_store(const float *s, ptrdiff_t ld, float *d) {
-    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
-    __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
-    __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
-    __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_store_ps(d + 0 * NR, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_store_ps(d + 1 * NR, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_store_ps(d + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_store_ps(d + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_store_ps(d + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_store_ps(d + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_store_ps(d + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_store_ps(d + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
 
 void fc_f32_gemm_pack_b_32__avx512(size_t kc, size_t nc, const float *b, ptrdiff_t rs_b,
                                    ptrdiff_t cs_b, float *dst, const float *pf) {
@@ -311,7 +288,7 @@ void fc_f32_gemm_pack_b_32__avx512(size_t kc, size_t nc, const float *b, ptrdiff
                     for (size_t j = 0; j < NR; j++)
                         _mm_prefetch((const char *)(pf + (ptrdiff_t)j * cs_b + (ptrdiff_t)p), _MM_HINT_T0);
                 for (size_t jb = 0; jb < NR; jb += 8)
-                    transpose8_store(src + (ptrdiff_t)jb * cs_b + p, cs_b, dst + p * NR + jb);
+                    fc_transpose8_store(src + (ptrdiff_t)jb * cs_b + p, cs_b, dst + p * NR + jb, NR);
             }
             for (; p < kc; p++)
                 for (size_t j = 0; j < NR; j++) dst[p * NR + j] = src[(ptrdiff_t)j * cs_b + (ptrdiff_t)p];
