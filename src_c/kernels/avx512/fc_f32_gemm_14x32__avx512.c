@@ -16,6 +16,14 @@
 
 #define MR FC_GEMM_AVX512_MR
 #define NR FC_GEMM_AVX512_NR
+/* How far ahead (floats) the micro-kernel prefetches its A panel: 8 KiB. Measured
+ * (1 thread, prepacked weights, batch 1, 2026-12-02): with no prefetch a 512->512 3x3
+ * conv on a 4x4 map streamed its 9.4 MB of weights at 6.6 GB/s from memory; 256, 512,
+ * 1024, 2048 and 4096 floats ahead gave 7.9, 8.8, 9.3, 9.4 and 8.9 GB/s. Large GEMMs
+ * (A from L2) did not change or got up to 12% faster. */
+#ifndef FC_GEMM_AVX512_A_PF
+#define FC_GEMM_AVX512_A_PF 2048
+#endif
 
 /* The kernel body for `mr` rows (1..14) and nv = 1 or 2 zmm of columns, both constants
  * at every call site, so unused accumulators and branches fold away. Rows past mr are
@@ -92,6 +100,13 @@ gemm_body(const size_t mr, const int nv, size_t kc, const float *a, const float 
     } while (0)
 
     while (kc >= 4) {
+        /* A is read once per call and, for a prepacked A on a few columns (the weights of
+         * a layer on a tiny map), straight from memory: ask for it ahead of the hardware
+         * prefetcher. 4 steps use 56 floats; 4 lines cover them. */
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX512_A_PF), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX512_A_PF + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX512_A_PF + 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX512_A_PF + 48), _MM_HINT_T0);
         FC_STEP(a, b);
         FC_STEP(a + MR, b + NR);
         FC_STEP(a + 2 * MR, b + 2 * NR);
