@@ -145,6 +145,25 @@ def _predict_block(block: np.ndarray, model, host_threads, num_threads) -> np.nd
     return model(block)
 
 
+class _PinnedModel:
+    """Pickles as `model` with each "auto" conv node set to the algorithm it runs at
+    `batch` images (Model.algos): `auto` may choose per batch size, and a chunk must
+    compute what the whole batch would."""
+
+    def __init__(self, model, batch: int):
+        self.model, self.batch = model, batch
+
+    def __reduce__(self):
+        from fastconv.graph import Model
+        cfg = self.model.to_config()
+        algos = self.model.algos(self.batch)
+        for node in cfg["nodes"]:
+            if node["name"] in algos and node["config"].get("algo") == "auto":
+                node["config"]["algo"] = algos[node["name"]]
+        params = {k: np.array(v, copy=True) for k, v in self.model.named_params().items()}
+        return (Model.from_config, (cfg, params))
+
+
 def predict(model, images, batch_size: int = 64, client=None,
             num_threads: Optional[int] = None):
     """Run a single-input fastconv Model over `images` on a Dask cluster.
@@ -206,8 +225,9 @@ def predict(model, images, batch_size: int = 64, client=None,
     # set the workers up now (each says so in its log); tasks repeat this for workers
     # that join later, e.g. one that replaces a worker that died
     client.run(_configure_worker, host_threads, num_threads)
-    # one copy of the model per worker, shared by all its tasks
-    model_ref = client.scatter(model, broadcast=True, hash=False)
+    # one copy of the model per worker, shared by all its tasks; its `auto` layers pinned
+    # to what model(images) would run at n images, so chunks compute the same bits
+    model_ref = client.scatter(_PinnedModel(model, int(n)), broadcast=True, hash=False)
 
     nin, nout = images.ndim, len(out_shape) + 1
     axes = {}

@@ -292,6 +292,16 @@ class Model:
             self.compile()
             raise
 
+    def algos(self, batch: int = 1) -> Dict[str, str]:
+        """{conv node: the algorithm it runs at this batch size}. With "auto" that may
+        depend on the batch (Winograd once the batch gives it enough tiles), so outputs
+        may differ in the last bits between batch sizes; pinning these with set_algo
+        makes every batch size compute like this one."""
+        from fastconv.functional import _int
+        batch = _int(batch, "batch", f"{self.name}.algos", 1)
+        return {step.nodes[0]: step.algo_for(batch) for step in self.plan.steps
+                if isinstance(step, ConvStep)}
+
     def set_algos(self, algo: str, where_supported: bool = False) -> List[str]:
         """Force one algorithm on every conv node; recompiles once. An algorithm that
         cannot serve a node (e.g. "winograd" on a strided or 1x1 conv) makes compiling

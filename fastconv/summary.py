@@ -191,6 +191,8 @@ def build_summary(model, batch: int = 1, compare: bool = False) -> Summary:
         info = plan.node_info.get(n.name, {})
         step = info.get("step")
         algo = info.get("algo", "-")
+        if step is not None and step.nodes[0] == n.name and hasattr(step, "algo_for"):
+            algo = step.algo_for(batch)   # auto may pick per batch size
         if step is not None and step.nodes[0] == n.name and step.fused:
             algo = f"{algo} (+{step.fused})"
         elif algo.startswith("fused into "):

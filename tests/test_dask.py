@@ -92,8 +92,9 @@ def test_empty_input(client, digits):
 def test_model_sent_once_and_threads_logged(client, digits):
     model, x = digits
     y = fcd.predict(model, x[:96], batch_size=8, client=client)
-    # one scattered model, a replica on each worker; the graph refers to it
-    models = [k for k, w in client.who_has().items() if str(k).startswith("Model-")]
+    # one scattered model (a _PinnedModel: the model with its auto layers pinned to the
+    # whole batch's choice), a replica on each worker; the graph refers to it
+    models = [k for k, w in client.who_has().items() if str(k).startswith("_PinnedModel-")]
     assert models, "no scattered model on the cluster"
     assert any(len(client.who_has()[k]) == 2 for k in models)
     assert_bitequal(y.compute(), model(x[:96]), "12 chunks")
@@ -176,3 +177,15 @@ def test_no_client_is_an_error():
     r = run_python(code)
     assert r.returncode == 0, r.stderr
     assert "VALUEERROR" in r.stdout and "no Dask client" in r.stdout, r.stdout + r.stderr
+
+
+def test_chunks_compute_what_the_whole_batch_computes_when_auto_picks_per_batch(client):
+    # a 4x4-map layer: `auto` runs im2col/direct on a chunk of 2 images and Winograd on
+    # 32 (see test_batch_algos.py); the chunks must still equal model(x) bit for bit
+    from test_batch_algos import tiny_map_model
+    model = tiny_map_model()
+    assert "winograd" not in model.algos(2).values()
+    assert set(model.algos(32).values()) == {"winograd"}
+    x = np.random.default_rng(3).standard_normal((32, 64, 4, 4)).astype(np.float32)
+    y = fcd.predict(model, x, batch_size=2, client=client)
+    assert_bitequal(y.compute(), model(x), "16 chunks of 2 vs one batch of 32")
