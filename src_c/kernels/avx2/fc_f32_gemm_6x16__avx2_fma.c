@@ -14,6 +14,14 @@
 
 #define MR FC_GEMM_AVX2_MR
 #define NR FC_GEMM_AVX2_NR
+/* How far ahead (floats) the micro-kernel prefetches its A panel: 4 KiB. Measured on the
+ * Xeon under the avx2 ISA (1 thread, prepacked weights, batch 1, 2026-12-02): a 512->512
+ * 3x3 conv on a 4x4 map from memory took 1.63 ms without, 1.32 / 1.17 / 1.13 / 1.13 ms
+ * at 256 / 512 / 1024 / 2048 floats ahead; large GEMMs (A from L2) unchanged by thread
+ * CPU time (1024^3: 27.4 / 27.0 ms, VGG 56x56x256 im2col 49.7 / 49.5 ms). */
+#ifndef FC_GEMM_AVX2_A_PF
+#define FC_GEMM_AVX2_A_PF 1024
+#endif
 
 /* The kernel body for a tile of `mr` rows (1..6, a compile-time constant at every call
  * site below, so the unused accumulators and branches fold away). Rows past mr are
@@ -57,6 +65,9 @@ gemm_body(const size_t mr, const int nv, size_t kc, const float *a, const float 
     } while (0)
 
     while (kc >= 4) {
+        /* prefetch the A panel ahead (see FC_GEMM_AVX2_A_PF): 4 steps use 24 floats */
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX2_A_PF), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + FC_GEMM_AVX2_A_PF + 16), _MM_HINT_T0);
         FC_STEP(a, b);
         FC_STEP(a + MR, b + NR);
         FC_STEP(a + 2 * MR, b + 2 * NR);
