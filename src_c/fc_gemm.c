@@ -672,12 +672,21 @@ fc_status fc_sgemm_ex(const fc_gemm_ex_args *e, void *workspace, size_t workspac
     if (!e->apacked && !e->a) return FC_EINVAL;
     if (!e->pack_b && !e->b && !e->bpacked) return FC_EINVAL;
     if (e->m > 1 && e->rs_c < e->n) return FC_EINVAL;
-    st = fc_sgemm_ex_workspace_size(e->m, e->n, e->k, e->num_threads, e->apacked != NULL, &need);
-    if (st != FC_OK) return st;
-    if (!(e->apacked && e->bpacked)) { /* both pre-packed: no scratch at all */
+    if (!(e->apacked && e->bpacked)) {
+        st = fc_sgemm_ex_workspace_size(e->m, e->n, e->k, e->num_threads, e->apacked != NULL,
+                                        &need);
+        if (st != FC_OK) return st;
         if (workspace_bytes < need) return FC_ENOMEM;
         if (!workspace) return FC_EINVAL;
     } else {
+        /* both pre-packed: no scratch at all, so no sizing either (the Winograd driver
+         * makes one such call per point and block: sizing for every ISA each time was
+         * 4% of a VGG-16 conv1_2) -- only the checks it did */
+        size_t t;
+        const int64_t mk[2] = {e->m, e->k}, kn[2] = {e->k, e->n}, mn[2] = {e->m, e->n};
+        if (e->m < 1 || e->n < 1 || e->k < 1) return FC_EINVAL;
+        if (fc_count(&t, 2, mk) || fc_count(&t, 2, kn) || fc_count(&t, 2, mn))
+            return FC_EOVERFLOW;
         workspace = NULL;
     }
     if (!e->apacked && !extent_ok(e->m, e->rs_a, e->k, e->cs_a)) return FC_EOVERFLOW;
