@@ -1,5 +1,6 @@
 /* Pooling micro-kernels: the interface between the drivers (fc_pool.c) and the per-ISA
- * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c).
+ * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c, and
+ * for small maps kernels/avx2/fc_f32_pool_lanes__avx2.c).
  *
  * Pooling is done separably, one output row at a time:
  *   1. vertical: the nr valid input rows of the row's windows are reduced column by
