@@ -14,7 +14,9 @@
  *
  * Small maps (output rows of at most 8 columns, planes of at most LANES_MAX_HW positions)
  * go to the planes-in-lanes kernels instead when the ISA has AVX2: groups of 8 planes,
- * split statically over the threads (see pool_lanes below). */
+ * split statically over the threads (see pool_lanes below); 2x2 windows at stride 2 on
+ * planes of even size, the most common case, to a kernel that needs no transposes
+ * (pool_2x2). */
 #include <math.h>
 #include "fc_internal.h"
 #include "fc_pool_kernels.h"
@@ -372,12 +374,50 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
     return 1;
 }
 
+/* 2x2 windows at stride 2 without padding on planes of even height and width, rows of 1,
+ * 2, 4 or 8..16 outputs: the whole tensor as one sequence of row pairs (fc_pool_kernels.h),
+ * no transposes. Threads get runs of whole 8-row-pair blocks, split statically. */
+static int pool_2x2(const fc_pool2d_params *p, const float *x, float *y, int is_max) {
+    if (!fc_isa_has_avx2(fc_active_isa())) return 0;
+    if (p->kernel_h != 2 || p->kernel_w != 2 || p->stride_h != 2 || p->stride_w != 2 ||
+        p->dilation_h != 1 || p->dilation_w != 1 || p->pad_top != 0 || p->pad_left != 0 ||
+        p->pad_bottom != 0 || p->pad_right != 0 || p->in_h != 2 * p->out_h ||
+        p->in_w != 2 * p->out_w)
+        return 0;
+    const int64_t ow = p->out_w;
+    if (!(ow == 1 || ow == 2 || ow == 4 || (ow >= 8 && ow <= 16))) return 0;
+    const int64_t nq = p->batch * p->channels * p->out_h, blocks = (nq + 7) / 8;
+    const int64_t want = FC_MAX((int64_t)1, nq * 4 * ow / LANES_MIN_PER_THREAD);
+    const int nt = (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), blocks);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
+        int tid = 0, team = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        const int64_t q0 = blocks * tid / team * 8, q1 = FC_MIN(nq, blocks * (tid + 1) / team * 8);
+        if (q1 > q0) {
+            const float *xs = x + (size_t)q0 * 4 * (size_t)ow;
+            float *ys = y + (size_t)q0 * (size_t)ow;
+            if (is_max) fc_f32_maxpool2x2__avx2(xs, ys, q1 - q0, ow);
+            else fc_f32_avgpool2x2__avx2(xs, ys, q1 - q0, ow);
+        }
+        fc_restore_fpmode(fpm);
+    }
+    return 1;
+}
+
 fc_status fc_max_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
     fc_status st = fc_pool2d_check(p);
     if (st != FC_OK) return st;
     if (p->batch == 0) return FC_OK;
     if (!x || !y) return FC_EINVAL;
-    if (pool_lanes(p, x, y, 1)) return FC_OK;
+    if (pool_2x2(p, x, y, 1) || pool_lanes(p, x, y, 1)) return FC_OK;
     pool_geom g;
     geom_init(&g, p, 1);
     pool_rows(&g, x, y, 1);
@@ -390,7 +430,7 @@ fc_status fc_avg_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
     if (p->dilation_h != 1 || p->dilation_w != 1) return FC_EINVAL;
     if (p->batch == 0) return FC_OK;
     if (!x || !y) return FC_EINVAL;
-    if (pool_lanes(p, x, y, 0)) return FC_OK;
+    if (pool_2x2(p, x, y, 0) || pool_lanes(p, x, y, 0)) return FC_OK;
     pool_geom g;
     geom_init(&g, p, 0);
     pool_rows(&g, x, y, 0);

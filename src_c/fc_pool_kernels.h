@@ -1,6 +1,6 @@
 /* Pooling micro-kernels: the interface between the drivers (fc_pool.c) and the per-ISA
  * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c, and
- * for small maps kernels/avx2/fc_f32_pool_lanes__avx2.c).
+ * for small maps kernels/avx2/fc_f32_pool_lanes__avx2.c and fc_f32_pool2x2__avx2.c).
  *
  * Pooling is done separably, one output row at a time:
  *   1. vertical: the nr valid input rows of the row's windows are reduced column by
@@ -95,6 +95,13 @@ void fc_f32_maxpool_lanes__avx2(const fc_pool_lanes_geom *g, const float *x, flo
                                 float *t);
 void fc_f32_avgpool_lanes__avx2(const fc_pool_lanes_geom *g, const float *x, float *y, int np,
                                 float *t);
+
+/* 2x2 windows, stride 2, no padding, planes of even height and width
+ * (kernels/avx2/fc_f32_pool2x2__avx2.c): the tensor is nq row pairs of 4 * ow floats
+ * (two input rows), each giving ow outputs (one output row); ow is 1, 2, 4 or >= 8.
+ * Bit-identical to the reference, whatever nq (the driver splits nq at multiples of 8). */
+void fc_f32_maxpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
+void fc_f32_avgpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
 
 /* Portable loops shared by both kernel files (the SIMD kernel uses them for the cases it
  * does not specialise, e.g. stride >= 3 or fewer than 8 outputs). */

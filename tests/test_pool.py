@@ -491,3 +491,23 @@ def test_small_maps_public_api_and_threads(fc, isa):
             assert_exact(fc.max_pool2d(x, 2), ref, f"fc.max_pool2d threads={t}")
             assert_close(fc.avg_pool2d(x, 3, stride=2), ref_avg_pool2d(x, 3, 2), rtol=AVG_RTOL,
                          what=f"fc.avg_pool2d threads={t}")
+
+
+@pytest.mark.parametrize("n,c,h,w", [(1, 13, 2, 8), (1, 13, 6, 4), (1, 13, 2, 2), (3, 5, 2, 2),
+                                     (1, 1, 2, 2), (1, 13, 2, 16), (1, 13, 4, 24), (2, 3, 10, 20),
+                                     (2, 3, 10, 32), (70, 13, 4, 4), (9, 100, 2, 2)])
+def test_2x2_stride2_even_planes(kernels, isa, n, c, h, w):
+    # the row-pair kernel: row pairs not a multiple of its 8-output blocks (scalar tail),
+    # rows of 1, 2, 4, 8, 10, 12 and 16 outputs, values that make the order visible
+    rng = np.random.default_rng(n * c + h * w)
+    x = rand(rng, n, c, h, w, lo=-4, hi=4)
+    _check_small(kernels, x, (2, 2), (2, 2), threads=(1, 2, 3),
+                 what=f"2x2/2 n={n} {c}x{h}x{w} isa={isa}")
+    vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0], np.float32)
+    xv = vals[rng.integers(0, len(vals), size=x.shape)]
+    _check_small(kernels, xv, (2, 2), (2, 2), threads=(1, 2, 3),
+                 what=f"2x2/2 specials n={n} {c}x{h}x{w} isa={isa}")
+    # ceil_mode changes nothing on even sizes and takes the same path
+    assert_bitequal(kernels.max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), True, 2),
+                    kernels.max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False, 1),
+                    what="ceil_mode on even sizes")
