@@ -10,6 +10,11 @@ calls it (_kernels.max_pool2d / avg_pool2d into a preallocated output). Trials a
 interleaved (fastconv, ORT, fastconv, ...); a trial repeats the call until it lasts about
 20 ms and counts the mean; the table shows the median (and the minimum, less sensitive to
 other load on a shared machine) over repeats in ms.
+
+On a loaded 2-core machine run the 2-thread rows with OMP_WAIT_POLICY=passive (what ORT's
+allow_spinning=0 does for its pool): with libgomp's default spinning, a thread that waits
+at the join holds its core while the other thread of the team queues behind another
+process, and every parallel call then costs a scheduler slice (4-12 ms measured).
 """
 import argparse
 import time
