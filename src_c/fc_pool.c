@@ -10,7 +10,13 @@
  * kernel runs over all output columns with no bounds test. Vertical border rows simply
  * have fewer valid rows. Max needs no border case at all; average redoes the few border
  * columns (precomputed range outside [ow_lo, ow_hi)) with their own divisor. Windows
- * wider than the buffer fall back to a direct loop with clipped tap ranges. */
+ * wider than the buffer fall back to a direct loop with clipped tap ranges.
+ *
+ * Small maps (output rows of at most 8 columns, planes of at most LANES_MAX_HW positions)
+ * go to the planes-in-lanes kernels instead when the ISA has AVX2: groups of 8 planes,
+ * split statically over the threads (see pool_lanes below); 2x2 windows at stride 2 on
+ * planes of even size, the most common case, to a kernel that needs no transposes
+ * (pool_2x2). */
 #include <math.h>
 #include "fc_internal.h"
 #include "fc_pool_kernels.h"
@@ -297,11 +303,121 @@ static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) 
     }
 }
 
+/* ------------------------------------------------------------------ small maps */
+
+/* Planes in lanes (fc_pool_kernels.h): for output rows of up to 8 columns (below 8 the
+ * row kernels fall back to scalar loops; at 8 the per-row call still costs more than the
+ * transposes) and planes small enough that a transposed group stays in L1 next to the
+ * input stream (measured: 32x32 planes are faster on the row kernels). */
+#define LANES_MAX_HW 512    /* input positions per plane: a 16 KB transposed group */
+#define LANES_MAX_OHW 512   /* output positions per plane (the divisor table) */
+/* Input elements per thread below which the call stays on one thread: a team costs a
+ * few microseconds, about what one thread needs for this much of a small map. */
+#define LANES_MIN_PER_THREAD 65536
+
+/* Pools with the lanes kernels if the shape suits them; returns 0 (nothing done) if not. */
+static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int is_max) {
+    if (!fc_isa_has_avx2(fc_active_isa())) return 0;
+    const int64_t hw = p->in_h * p->in_w, ohw = p->out_h * p->out_w;
+    if (p->out_w > 8 || hw > LANES_MAX_HW || ohw > LANES_MAX_OHW) return 0;
+    int32_t row0[LANES_MAX_OHW], nrow[LANES_MAX_OHW], col0[LANES_MAX_OHW], ncol[LANES_MAX_OHW];
+    float inv[LANES_MAX_OHW];
+    int64_t t0, t1;
+    for (int64_t oh = 0; oh < p->out_h; oh++) {
+        const int64_t hs = oh * p->stride_h - p->pad_top;
+        tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &t0, &t1);
+        nrow[oh] = (int32_t)(t1 - t0);
+        row0[oh] = t1 > t0 ? (int32_t)(hs + t0 * p->dilation_h) : 0;
+    }
+    for (int64_t ow = 0; ow < p->out_w; ow++) {
+        const int64_t ws = ow * p->stride_w - p->pad_left;
+        tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &t0, &t1);
+        ncol[ow] = (int32_t)(t1 - t0);
+        col0[ow] = t1 > t0 ? (int32_t)(ws + t0 * p->dilation_w) : 0;
+    }
+    if (!is_max)   /* the divisors of avg_row / avg_direct, 1.0f / count as inv_count */
+        for (int64_t oh = 0; oh < p->out_h; oh++) {
+            const int64_t hs = oh * p->stride_h - p->pad_top;
+            const int64_t cnt_h = p->count_include_pad
+                                      ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
+                                      : nrow[oh];
+            for (int64_t ow = 0; ow < p->out_w; ow++)
+                inv[oh * p->out_w + ow] = 1.0f / (float)(cnt_h * avg_cols(p, ow));
+        }
+    const fc_pool_lanes_geom lg = {p->in_w, hw, p->out_w, ohw, p->dilation_h, p->dilation_w,
+                                   row0, nrow, col0, ncol, inv};
+    const fc_f32_pool_lanes_fn f = is_max ? fc_f32_maxpool_lanes__avx2 : fc_f32_avgpool_lanes__avx2;
+    const int64_t planes = p->batch * p->channels, groups = (planes + 7) / 8;
+    /* a static split of the groups: it depends on the shape and the thread count only */
+    const int64_t want = FC_MAX((int64_t)1, planes * hw / LANES_MIN_PER_THREAD);
+    const int nt = (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), groups);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        float t[8 * LANES_MAX_HW] __attribute__((aligned(32)));
+        /* as pool_rows: averages flush subnormals, max pooling keeps them */
+        const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
+        int tid = 0, team = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        const int64_t g0 = groups * tid / team, g1 = groups * (tid + 1) / team;
+        for (int64_t gi = g0; gi < g1; gi++) {
+            const int np = (int)FC_MIN((int64_t)8, planes - gi * 8);
+            f(&lg, x + (size_t)gi * 8 * (size_t)hw, y + (size_t)gi * 8 * (size_t)ohw, np, t);
+        }
+        fc_restore_fpmode(fpm);
+    }
+    return 1;
+}
+
+/* 2x2 windows at stride 2 without padding on planes of even height and width, rows of 1,
+ * 2, 4 or 8..16 outputs: the whole tensor as one sequence of row pairs (fc_pool_kernels.h),
+ * no transposes. Threads get runs of whole 8-row-pair blocks, split statically. */
+static int pool_2x2(const fc_pool2d_params *p, const float *x, float *y, int is_max) {
+    if (!fc_isa_has_avx2(fc_active_isa())) return 0;
+    if (p->kernel_h != 2 || p->kernel_w != 2 || p->stride_h != 2 || p->stride_w != 2 ||
+        p->dilation_h != 1 || p->dilation_w != 1 || p->pad_top != 0 || p->pad_left != 0 ||
+        p->pad_bottom != 0 || p->pad_right != 0 || p->in_h != 2 * p->out_h ||
+        p->in_w != 2 * p->out_w)
+        return 0;
+    const int64_t ow = p->out_w;
+    if (!(ow == 1 || ow == 2 || ow == 4 || (ow >= 8 && ow <= 16))) return 0;
+    const int64_t nq = p->batch * p->channels * p->out_h, blocks = (nq + 7) / 8;
+    const int64_t want = FC_MAX((int64_t)1, nq * 4 * ow / LANES_MIN_PER_THREAD);
+    const int nt = (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), blocks);
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
+        int tid = 0, team = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        const int64_t q0 = blocks * tid / team * 8, q1 = FC_MIN(nq, blocks * (tid + 1) / team * 8);
+        if (q1 > q0) {
+            const float *xs = x + (size_t)q0 * 4 * (size_t)ow;
+            float *ys = y + (size_t)q0 * (size_t)ow;
+            if (is_max) fc_f32_maxpool2x2__avx2(xs, ys, q1 - q0, ow);
+            else fc_f32_avgpool2x2__avx2(xs, ys, q1 - q0, ow);
+        }
+        fc_restore_fpmode(fpm);
+    }
+    return 1;
+}
+
 fc_status fc_max_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
     fc_status st = fc_pool2d_check(p);
     if (st != FC_OK) return st;
     if (p->batch == 0) return FC_OK;
     if (!x || !y) return FC_EINVAL;
+    if (pool_2x2(p, x, y, 1) || pool_lanes(p, x, y, 1)) return FC_OK;
     pool_geom g;
     geom_init(&g, p, 1);
     pool_rows(&g, x, y, 1);
@@ -314,6 +430,7 @@ fc_status fc_avg_pool2d(const fc_pool2d_params *p, const float *x, float *y) {
     if (p->dilation_h != 1 || p->dilation_w != 1) return FC_EINVAL;
     if (p->batch == 0) return FC_OK;
     if (!x || !y) return FC_EINVAL;
+    if (pool_2x2(p, x, y, 0) || pool_lanes(p, x, y, 0)) return FC_OK;
     pool_geom g;
     geom_init(&g, p, 0);
     pool_rows(&g, x, y, 0);

@@ -1,5 +1,6 @@
 /* Pooling micro-kernels: the interface between the drivers (fc_pool.c) and the per-ISA
- * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c).
+ * kernels (kernels/scalar/fc_f32_pool__scalar.c, kernels/avx2/fc_f32_pool__avx2.c, and
+ * for small maps kernels/avx2/fc_f32_pool_lanes__avx2.c and fc_f32_pool2x2__avx2.c).
  *
  * Pooling is done separably, one output row at a time:
  *   1. vertical: the nr valid input rows of the row's windows are reduced column by
@@ -68,6 +69,39 @@ void fc_f32_avgpool3_row__avx2(const float *x, ptrdiff_t rs, int64_t nr, int64_t
                                float inv, float inv_edge, float *y);
 float fc_f32_sum__avx2(const float *x, size_t n);
 float fc_f32_max__avx2(const float *x, size_t n);
+
+/* Small maps, planes in lanes (kernels/avx2/fc_f32_pool_lanes__avx2.c): a group of up to
+ * 8 planes is transposed into a buffer t[pos][8] (pos = row * in_w + col of the input
+ * plane, lane = plane), each output position is then one 8-lane reduction of its window's
+ * taps in the reference order (column-major; average: each column summed, the column sums
+ * added to 0.0f, times inv[pos]), and blocks of 8 output positions are transposed back.
+ * Any geometry works, since the driver gives each output row / column its valid taps:
+ * output row oh reads the nrow[oh] input rows row0[oh] + r * dil_h, output column ow the
+ * ncol[ow] input columns col0[ow] + c * dil_w (a count of 0: a window of padding only,
+ * max -inf, average 0 * inv). */
+typedef struct {
+    int64_t in_w, hw;       /* input row length and plane size */
+    int64_t out_w, ohw;     /* output row length and plane size */
+    int64_t dil_h, dil_w;
+    const int32_t *row0, *nrow, *col0, *ncol;
+    const float *inv;       /* average: 1 / divisor per output position */
+} fc_pool_lanes_geom;
+
+/* Pools np (1..8) planes: plane i at x + i * hw -> y + i * ohw. t: 32-byte aligned,
+ * 8 * (hw rounded up to 8) floats. */
+typedef void (*fc_f32_pool_lanes_fn)(const fc_pool_lanes_geom *g, const float *x, float *y,
+                                     int np, float *t);
+void fc_f32_maxpool_lanes__avx2(const fc_pool_lanes_geom *g, const float *x, float *y, int np,
+                                float *t);
+void fc_f32_avgpool_lanes__avx2(const fc_pool_lanes_geom *g, const float *x, float *y, int np,
+                                float *t);
+
+/* 2x2 windows, stride 2, no padding, planes of even height and width
+ * (kernels/avx2/fc_f32_pool2x2__avx2.c): the tensor is nq row pairs of 4 * ow floats
+ * (two input rows), each giving ow outputs (one output row); ow is 1, 2, 4 or >= 8.
+ * Bit-identical to the reference, whatever nq (the driver splits nq at multiples of 8). */
+void fc_f32_maxpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
+void fc_f32_avgpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
 
 /* Portable loops shared by both kernel files (the SIMD kernel uses them for the cases it
  * does not specialise, e.g. stride >= 3 or fewer than 8 outputs). */

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import (
-    AVG_RTOL, assert_bitequal, assert_close, available_isas, out_size, rand, ref_avg_pool2d,
-    ref_max_pool2d, use_isa,
+    AVG_RTOL, assert_bitequal, assert_close, available_isas, num_threads, out_size, rand,
+    ref_avg_pool2d, ref_max_pool2d, use_isa,
 )
 from strategies import pool2d_configs, windows_cover
 
@@ -340,3 +340,174 @@ def test_pools_batch_zero(fc):
     assert fc.global_avg_pool2d(x).shape == (0, 3, 1, 1)
     assert fc.global_max_pool2d(x).shape == (0, 3, 1, 1)
     assert fc.max_pool1d(np.zeros((0, 2, 9), np.float32), 3).shape == (0, 2, 3)
+
+
+# --------------------------------------------------------------------------- small maps
+# Maps whose output rows are shorter than a vector go through the planes-in-lanes kernels
+# (8 planes per vector, a static split of plane groups over threads). They must agree with
+# the float64 reference (max: exactly), with the C oracle bit for bit (same reduction
+# order, so also for signed zeros and NaN), and with themselves for any thread count.
+
+VGG_SMALL_MAPS = ((64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2))
+
+
+def _pools(kernels, x, k, s, pads=(0, 0, 0, 0), dil=(1, 1), ceil=False, cip=True, threads=1):
+    """(max, avg) through the kernels the graph step calls; avg only without dilation."""
+    ym = kernels.max_pool2d(x, k, s, pads, dil, ceil, threads)
+    ya = None if dil != (1, 1) else kernels.avg_pool2d(x, k, s, pads, ceil, cip, threads)
+    return ym, ya
+
+
+def _bitequal_any_nan(a, b, what):
+    """Bit equality except that any NaN equals any NaN: which NaN an addition returns
+    depends on its operand order, which a C compiler may swap."""
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    assert np.array_equal(nan_a, nan_b), f"{what}: NaN positions differ"
+    assert_bitequal(np.where(nan_a, 0, a), np.where(nan_b, 0, b), what=what)
+
+
+def _check_small(kernels, x, k, s, pads=(0, 0, 0, 0), dil=(1, 1), ceil=False, cip=True,
+                 threads=(1, 2, 3), what=""):
+    oracle_m = kernels.ref_max_pool2d(x, k, s, pads, dil, ceil)
+    oracle_a = None if dil != (1, 1) else kernels.ref_avg_pool2d(x, k, s, pads, ceil, cip)
+    padding = (pads[0], pads[1], pads[2], pads[3])
+    ref_m = ref_max_pool2d(x, k, s, padding, dil, ceil)
+    finite = bool(np.isfinite(x).all())
+    ref_a = None if oracle_a is None or not finite else \
+        ref_avg_pool2d(x, k, s, padding, ceil, cip)
+    first = None
+    for t in threads:
+        ym, ya = _pools(kernels, x, k, s, pads, dil, ceil, cip, t)
+        assert_exact(ym, ref_m, f"max {what} threads={t}")
+        assert_bitequal(ym, oracle_m, what=f"max vs C oracle {what} threads={t}")
+        if ya is not None:
+            if ref_a is not None:
+                assert_close(ya, ref_a, rtol=AVG_RTOL, what=f"avg {what} threads={t}")
+            _bitequal_any_nan(ya, oracle_a, what=f"avg vs C oracle {what} threads={t}")
+        if first is None:
+            first = (ym, ya)
+        else:
+            assert_bitequal(ym, first[0], what=f"max {what} threads={t} vs {threads[0]}")
+            if ya is not None:
+                _bitequal_any_nan(ya, first[1], f"avg {what} threads={t} vs {threads[0]}")
+
+
+@pytest.mark.parametrize("c,h,w", VGG_SMALL_MAPS)
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 2)])
+def test_small_maps_vgg_shapes(kernels, isa, c, h, w, n, k, s):
+    if k > h:
+        pytest.skip("window larger than the map: no output (ShapeError, tested elsewhere)")
+    rng = np.random.default_rng(c + h + n + k)
+    x = rand(rng, n, c, h, w, lo=-4, hi=4)
+    _check_small(kernels, x, (k, k), (s, s), what=f"n={n} {c}x{h}x{w} k={k} s={s} isa={isa}")
+
+
+@pytest.mark.parametrize("n,c,h,w", [(16, 512, 4, 4), (64, 512, 2, 2), (300, 13, 7, 7),
+                                     (40, 256, 8, 8)])
+def test_small_maps_split_over_threads(kernels, isa, n, c, h, w):
+    # enough work that the call really uses several threads (and, for 13 channels, a last
+    # group of fewer than 8 planes)
+    rng = np.random.default_rng(n + c)
+    x = rand(rng, n, c, h, w, lo=-4, hi=4)
+    x[rng.random(x.shape) < 0.002] = np.nan
+    _check_small(kernels, x, (2, 2), (2, 2), threads=(1, 2, 3, 4),
+                 what=f"split n={n} {c}x{h}x{w} isa={isa}")
+
+
+_ODD_CONFIGS = [
+    # kernel, stride, pads (top, left, bottom, right), dilation, ceil_mode, count_include_pad
+    ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False, True),
+    ((3, 3), (2, 2), (0, 0, 0, 0), (1, 1), False, True),
+    ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1), True, True),
+    ((3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True, False),
+    ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, True),
+    ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), False, False),
+    ((2, 3), (1, 2), (1, 0, 0, 2), (1, 1), False, True),
+    ((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), False, True),
+    ((2, 2), (1, 1), (0, 0, 0, 0), (2, 2), False, True),
+    ((2, 2), (1, 1), (1, 1, 1, 1), (2, 1), True, True),
+    ((4, 4), (3, 3), (2, 2, 2, 2), (1, 1), True, False),   # windows of padding only
+]
+
+
+@pytest.mark.parametrize("h,w", [(7, 7), (5, 3), (3, 5), (1, 1), (2, 2), (4, 1), (1, 4),
+                                 (6, 6), (9, 2)])
+@pytest.mark.parametrize("c", [1, 13])
+def test_small_maps_odd_sizes(kernels, isa, h, w, c):
+    rng = np.random.default_rng(h * 10 + w + c)
+    x = rand(rng, 2, c, h, w, lo=-4, hi=4)
+    ran = 0
+    for k, s, pads, dil, ceil, cip in _ODD_CONFIGS:
+        oh = out_size(h, pads[0], pads[2], k[0], s[0], dil[0], ceil)
+        ow = out_size(w, pads[1], pads[3], k[1], s[1], dil[1], ceil)
+        if oh < 1 or ow < 1:
+            continue
+        _check_small(kernels, x, k, s, pads, dil, ceil, cip, threads=(1, 2),
+                     what=f"{c}x{h}x{w} k={k} s={s} pads={pads} dil={dil} ceil={ceil} "
+                          f"cip={cip} isa={isa}")
+        ran += 1
+    assert ran >= 2
+
+
+@pytest.mark.parametrize("h,w", [(8, 8), (4, 4), (2, 2), (7, 7), (16, 16)])
+def test_small_maps_nan_inf_and_signed_zeros(kernels, isa, h, w):
+    # values from a small set, so that windows often hold several NaNs, infinities or zeros
+    # of both signs: bit equality with the oracle checks the reduction order too
+    rng = np.random.default_rng(h + w)
+    vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, 1.0], np.float32)
+    x = vals[rng.integers(0, len(vals), size=(2, 13, h, w))]
+    x[0, 0] = np.nan   # a plane of NaN only
+    x[0, 1] = -0.0     # a plane of negative zeros: max keeps -0, the average gives +0
+    x[1, 2] = -np.inf
+    for k, s, pads in (((2, 2), (2, 2), (0, 0, 0, 0)), ((3, 3), (2, 2), (1, 1, 1, 1)),
+                       ((3, 3), (1, 1), (1, 1, 1, 1))):
+        _check_small(kernels, x, k, s, pads, threads=(1, 2), what=f"{h}x{w} k={k} isa={isa}")
+    ym, ya = _pools(kernels, x, (2, 2), (2, 2))
+    assert np.isnan(ym[0, 0]).all() and np.isnan(ya[0, 0]).all()
+    assert (np.signbit(ym[0, 1]) & (ym[0, 1] == 0)).all()
+    assert (~np.signbit(ya[0, 1]) & (ya[0, 1] == 0)).all()
+    assert (ym[1, 2] == -np.inf).all()
+
+
+def test_small_maps_max_keeps_subnormals(kernels, isa):
+    # max pooling compares, it does no arithmetic: subnormals come out exactly
+    rng = np.random.default_rng(11)
+    x = (rand(rng, 3, 13, 8, 8, lo=-1, hi=1) * np.float32(1e-39)).astype(np.float32)
+    assert (np.abs(x[x != 0]) < np.finfo(np.float32).tiny).all()
+    ym = kernels.max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False, 2)
+    assert_bitequal(ym, kernels.ref_max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),
+                    what="subnormal max pool")
+    assert (ym != 0).any()
+
+
+def test_small_maps_public_api_and_threads(fc, isa):
+    # the functional API and the thread-count setting reach the same kernels
+    rng = np.random.default_rng(12)
+    x = rand(rng, 4, 256, 8, 8, lo=-4, hi=4)
+    ref = ref_max_pool2d(x, 2, 2)
+    for t in (1, 2):
+        with num_threads(t):
+            assert_exact(fc.max_pool2d(x, 2), ref, f"fc.max_pool2d threads={t}")
+            assert_close(fc.avg_pool2d(x, 3, stride=2), ref_avg_pool2d(x, 3, 2), rtol=AVG_RTOL,
+                         what=f"fc.avg_pool2d threads={t}")
+
+
+@pytest.mark.parametrize("n,c,h,w", [(1, 13, 2, 8), (1, 13, 6, 4), (1, 13, 2, 2), (3, 5, 2, 2),
+                                     (1, 1, 2, 2), (1, 13, 2, 16), (1, 13, 4, 24), (2, 3, 10, 20),
+                                     (2, 3, 10, 32), (70, 13, 4, 4), (9, 100, 2, 2)])
+def test_2x2_stride2_even_planes(kernels, isa, n, c, h, w):
+    # the row-pair kernel: row pairs not a multiple of its 8-output blocks (scalar tail),
+    # rows of 1, 2, 4, 8, 10, 12 and 16 outputs, values that make the order visible
+    rng = np.random.default_rng(n * c + h * w)
+    x = rand(rng, n, c, h, w, lo=-4, hi=4)
+    _check_small(kernels, x, (2, 2), (2, 2), threads=(1, 2, 3),
+                 what=f"2x2/2 n={n} {c}x{h}x{w} isa={isa}")
+    vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0], np.float32)
+    xv = vals[rng.integers(0, len(vals), size=x.shape)]
+    _check_small(kernels, xv, (2, 2), (2, 2), threads=(1, 2, 3),
+                 what=f"2x2/2 specials n={n} {c}x{h}x{w} isa={isa}")
+    # ceil_mode changes nothing on even sizes and takes the same path
+    assert_bitequal(kernels.max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), True, 2),
+                    kernels.max_pool2d(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False, 1),
+                    what="ceil_mode on even sizes")
