@@ -243,7 +243,9 @@ typedef struct {
 static kernel_table kernels_for_isa(fc_isa isa) {
     kernel_table t;
     t.c32 = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_32x14__avx512 : NULL;
-    t.tiny = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_tiny__avx512 : NULL;
+    t.tiny = isa == FC_ISA_AVX512  ? fc_f32_conv_direct_tiny__avx512
+             : fc_isa_has_avx2(isa) ? fc_f32_conv_direct_tiny__avx2_fma
+                                    : NULL;
     if (fc_isa_has_avx2(isa)) {
         t.c16 = isa == FC_ISA_AVX512 ? fc_f32_conv_direct_16x28__avx512
                                      : fc_f32_conv_direct_16x6__avx2_fma;

@@ -133,6 +133,9 @@ typedef void (*fc_direct_tiny_fn)(const fc_direct_tiny *t, const float *w, int64
 void fc_f32_conv_direct_tiny__avx512(const fc_direct_tiny *t, const float *w,
                                      int64_t w_bstride, int nblk, int nb, const float *bias,
                                      float *y, int64_t y_cstride, int64_t nco);
+void fc_f32_conv_direct_tiny__avx2_fma(const fc_direct_tiny *t, const float *w,
+                                       int64_t w_bstride, int nblk, int nb, const float *bias,
+                                       float *y, int64_t y_cstride, int64_t nco);
 
 /* Weight packing of one channel block: dst[t*nb + l] = src[l*taps + t] for l < nco, and 0
  * for nco <= l < nb (t < taps = Ci/g*kh*kw: the taps of one output channel, in order). */
