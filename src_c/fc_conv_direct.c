@@ -344,20 +344,21 @@ static int64_t direct_row_group(const fc_conv2d_params *p, int64_t wx, int64_t b
     return 2.0 * new_rows * row_bytes > blk_bytes ? 1 : Ho;
 }
 
-/* Tiny maps: at most FC_DIRECT_TINY_PIXELS output pixels per image (any batch) and
+/* Tiny maps: at most 16 output pixels per image under avx512, 4 under avx2 (any batch),
  * kernels of at most FC_DIRECT_TINY_TAPS taps. There the row kernels run border tiles of
  * 1..4 columns per output row, re-read a block's weights for every row and leave the
  * weight stream to the hardware prefetchers; the tiny kernel reads them once per slot
- * group, in order, with software prefetch (see fc_direct_tiny). Interleaved on the Xeon,
- * 1 thread, 512 -> 512 3x3 (ms cached / from DRAM): 2x2 map 0.61/1.03 -> 0.55/0.64,
- * 3x3 0.94/1.41 -> 0.79/0.90, 4x4 1.10/1.77 -> 1.13/1.18, 5x5 1.27/1.70 -> 1.38/1.52
- * (even from 16 pixels on); batch 64 of 2x2: 62 -> 8.4 ms. */
-#ifndef FC_DIRECT_TINY_PIXELS
-#define FC_DIRECT_TINY_PIXELS 16
-#endif
-static int uses_tiny(const fc_conv2d_params *p) {
+ * group, in order, with software prefetch (see fc_direct_tiny). Interleaved on the Xeon
+ * (busy), 1 thread, 512 -> 512 3x3, ms cached / weights from DRAM, rows -> tiny:
+ *   avx512: 2x2 map 0.61/1.03 -> 0.55/0.64, 3x3 0.94/1.41 -> 0.79/0.90,
+ *           4x4 1.10/1.77 -> 1.13/1.18, 5x5 1.27/1.70 -> 1.38/1.52; 64 x 2x2 62 -> 8.4
+ *   avx2:   2x2 1.19/1.67 -> 0.97/1.11, 4 x 2x2 2.91/3.83 -> 1.84/1.87; but 3x3
+ *           1.08/1.79 -> 1.37/3.50 and 4x4 1.62/2.17 -> 2.02/2.19 (one block per pass:
+ *           the broadcasts and slot tests are shared by 16 channels, not 64). */
+static int uses_tiny(const fc_conv2d_params *p, fc_isa isa) {
     const int64_t pix = p->out_h * p->out_w;
-    return !uses_width_kernel(p) && pix >= 1 && pix <= FC_DIRECT_TINY_PIXELS &&
+    const int64_t max_pix = isa == FC_ISA_AVX512 ? 16 : 4;
+    return !uses_width_kernel(p) && pix >= 1 && pix <= max_pix &&
            p->kernel_h * p->kernel_w <= FC_DIRECT_TINY_TAPS;
 }
 
@@ -459,7 +460,7 @@ static fc_status direct_run(const fc_conv2d_params *p, const ws_layout *wlp, con
     const int64_t Ho = p->out_h, Wo = p->out_w;
     const int64_t out_plane = Ho * Wo;
     const int nthreads = fc_clamp_threads(p->num_threads);
-    if (kt.tiny && uses_tiny(p)) return tiny_run(p, x, w, bias, y, kt.tiny, nthreads);
+    if (kt.tiny && uses_tiny(p, isa)) return tiny_run(p, x, w, bias, y, kt.tiny, nthreads);
 
     float *xpad = (float *)ws;
     int32_t *rows = (int32_t *)(ws + wl.xpad);

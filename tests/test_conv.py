@@ -582,8 +582,8 @@ def test_auto_rule_never_depends_on_the_thread_count(kernels):
 
 
 # --------------------------------------------------------------------------- tiny maps
-# Direct convolution on maps of at most 16 output pixels takes its own path on avx2 and
-# avx512 (src_c/fc_conv_direct.c, uses_tiny): all output pixels of up to 6 (image, pixel)
+# Direct convolution on maps of at most 16 output pixels (avx512; 4 under avx2) takes its
+# own path (src_c/fc_conv_direct.c, uses_tiny): all output pixels of up to 6 (image, pixel)
 # slots per call, each slot skipping the taps that fall in its padding, channel blocks of
 # 16 (a last block of <= 8 channels is 8 wide) up to 4 per call. The cases cross those
 # limits: 1..16 pixels, slots spanning images (batch 3, 7), 1..9 blocks with and without
