@@ -16,6 +16,8 @@
  *     kh range of its row (clipped against the top/bottom padding) from the row table
  *     and calls the row kernel of the active ISA (see fc_conv_direct_kernels.h). The
  *     width kernel (Co/g < 8) takes whole (image, channel) planes when there are enough.
+ *     On tiny maps (uses_tiny) the work items are units of channel blocks instead, each
+ *     computing every output pixel of the batch (tiny_run).
  * No sum is split between threads: results are bit-identical for every thread count. */
 #include "fc_conv_internal.h"
 #include "fc_conv_direct_kernels.h"

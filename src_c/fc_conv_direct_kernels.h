@@ -20,6 +20,8 @@
  *    so a pixel gets the same bits whichever tile computes it.
  *  - the width kernel (Co/groups < 8: depthwise and thin groups): one output channel per
  *    call, SIMD across output columns, weights read unpacked from the caller's array.
+ *  - the tiny-map kernels (avx2, avx512; see fc_direct_tiny below): the channel kernels'
+ *    packed blocks, every output pixel of a few images per call instead of one row.
  */
 #ifndef FC_CONV_DIRECT_KERNELS_H
 #define FC_CONV_DIRECT_KERNELS_H

@@ -15,7 +15,10 @@
  * padding skips it, which keeps every chain equal to the row kernels' one.
  *
  * nblk and nslot are compile-time constants in each instance (dispatch below), so the
- * accumulator arrays live in registers and the slot tests are tests of constant bits. */
+ * accumulator arrays live in registers and the slot tests are tests of constant bits.
+ * The tap loop is unrolled by 9 so that each (tap, slot) test sits at its own address
+ * with one outcome for the whole call: one test per slot shared by all taps mispredicted
+ * (64 -> 512 channels on 2x2, weights in L2: 0.074 -> 0.049 ms). */
 #include <immintrin.h>
 #include "../../fc_conv_direct_kernels.h"
 
