@@ -2,7 +2,7 @@
 onnxruntime (one Conv node), prepacked weights, fused ReLU, weights cached or evicted.
 
 "evicted": a 256 MB array is summed before each timed call, so the prepacked weights
-come from DRAM. Trials are interleaved (every engine once per round, rounds repeated),
+come from DRAM (with --wake, a small fastconv conv then wakes the OpenMP workers). Trials are interleaved (every engine once per round, rounds repeated),
 the figure is the median per engine, in ms.
 
     python scripts/bench_tiny_conv.py --threads 1 --rounds 30
@@ -58,6 +58,10 @@ def main():
     ap.add_argument("--path", default=None, help="directory holding the fastconv to test")
     ap.add_argument("--shapes", default=None, help="indices into SHAPES, e.g. 0,1")
     ap.add_argument("--no-ort", action="store_true")
+    ap.add_argument("--wake", action="store_true",
+                    help="evicted: after the eviction, run a small fastconv conv (16 -> 16 on "
+                         "2x2) so that the OpenMP workers are awake when the timed call starts "
+                         "(on a busy machine a sleeping worker can wait a scheduler slice)")
     a = ap.parse_args()
     # the worktree's fastconv unless told otherwise (not an installed copy)
     sys.path.insert(0, a.path or str(Path(__file__).resolve().parent.parent))
@@ -68,6 +72,8 @@ def main():
     print(f"fastconv {fc.__file__} isa={fc.cpu_info().get('isa')} threads={a.threads}")
     print(f"{'shape':>24} {'mode':>8} " + " ".join(f"{e:>8}" for e in ("direct", "im2col", "ort")))
     rng = np.random.default_rng(0)
+    wx = np.ones((1, 16, 2, 2), np.float32)
+    wake = fc.prepare_conv2d(np.ones((16, 16, 3, 3), np.float32), None, padding=1, algo="direct")
     for (n, ci, h, wd, co, pad) in shapes:
         x = rng.standard_normal((n, ci, h, wd), dtype=np.float32)
         w = (rng.standard_normal((co, ci, 3, 3), dtype=np.float32) * 0.05).astype(np.float32)
@@ -86,6 +92,8 @@ def main():
                 for k, f in eng.items():
                     if mode == "evicted":
                         big.sum()
+                        if a.wake:
+                            wake(wx)
                     else:
                         f(x)
                     t0 = time.perf_counter()
