@@ -20,6 +20,8 @@
  *    so a pixel gets the same bits whichever tile computes it.
  *  - the width kernel (Co/groups < 8: depthwise and thin groups): one output channel per
  *    call, SIMD across output columns, weights read unpacked from the caller's array.
+ *  - the tiny-map kernels (avx2, avx512; see fc_direct_tiny below): the channel kernels'
+ *    packed blocks, every output pixel of a few images per call instead of one row.
  */
 #ifndef FC_CONV_DIRECT_KERNELS_H
 #define FC_CONV_DIRECT_KERNELS_H
@@ -95,6 +97,47 @@ void fc_f32_conv_direct_16x28__avx512(const fc_direct_layer *L, const fc_direct_
  * broadcast input pixel feeds two FMAs), nco 17..32; the second block's weights at
  * r->w + r->w_next. Per output value the same chain as the one-block kernel. */
 void fc_f32_conv_direct_32x14__avx512(const fc_direct_layer *L, const fc_direct_row *r);
+
+/* Tiny maps (a few output pixels per image; the driver decides, see fc_conv_direct.c):
+ * one call computes every output pixel of a list of "slots" (an image and one of its
+ * output pixels) for 1..4 consecutive channel blocks, reading each weight vector of the
+ * blocks once, in packed order, with software prefetch ahead of the stream (the weights
+ * are the big operand: they do not stay in cache between images). Per tap of each input
+ * channel the kernel loads the blocks' weight vectors and, for each slot whose tap lies
+ * inside the input, broadcasts that input pixel into one FMA per block. Each output value
+ * is one chain: bias, then its valid taps in (ci, kh, kw) order (the row kernels' order,
+ * so the same bits as they give on the unpadded input). */
+#define FC_DIRECT_TINY_SLOTS 6   /* slots per call: 6 x 4 blocks = 24 accumulators */
+#define FC_DIRECT_TINY_TAPS 64   /* kh * kw at most */
+typedef struct {
+    const float *x;         /* input channel 0 of the group, image 0 */
+    int64_t x_cstride;      /* in_h * in_w */
+    int64_t cig;            /* input channels per group */
+    int64_t ktaps;          /* kh * kw: a block's packed ci stride is ktaps * nb floats */
+    int64_t ntap;           /* taps valid for at least one slot, in ascending (kh, kw) */
+    int64_t nslot;          /* 1..FC_DIRECT_TINY_SLOTS */
+    int64_t toff[FC_DIRECT_TINY_TAPS];  /* input offset of the tap: kh*dil_h*in_w + kw*dil_w */
+    int32_t tap[FC_DIRECT_TINY_TAPS];   /* its index kh * kw_count + kw in the packed block */
+    uint32_t tmask[FC_DIRECT_TINY_TAPS]; /* bit s: the tap is inside the input for slot s */
+    /* Slot s: input offset of its tap (0, 0), which may lie outside (only taps of tmask
+     * are read), and offset of its output pixel from the calls' y (channel 0). */
+    int64_t soff[FC_DIRECT_TINY_SLOTS];
+    int64_t yoff[FC_DIRECT_TINY_SLOTS];
+    int relu;
+} fc_direct_tiny;
+
+/* nblk (1..4) blocks of nb (16, or 8 for a lone last block) channels: block b's packed
+ * weights at w + b * w_bstride (at ci 0, tap 0), its nb bias values at bias + 16 * b, its
+ * channel l at y + (16 * b + l) * y_cstride; channels nco and up are not stored. */
+typedef void (*fc_direct_tiny_fn)(const fc_direct_tiny *t, const float *w, int64_t w_bstride,
+                                  int nblk, int nb, const float *bias, float *y,
+                                  int64_t y_cstride, int64_t nco);
+void fc_f32_conv_direct_tiny__avx512(const fc_direct_tiny *t, const float *w,
+                                     int64_t w_bstride, int nblk, int nb, const float *bias,
+                                     float *y, int64_t y_cstride, int64_t nco);
+void fc_f32_conv_direct_tiny__avx2_fma(const fc_direct_tiny *t, const float *w,
+                                       int64_t w_bstride, int nblk, int nb, const float *bias,
+                                       float *y, int64_t y_cstride, int64_t nco);
 
 /* Weight packing of one channel block: dst[t*nb + l] = src[l*taps + t] for l < nco, and 0
  * for nco <= l < nb (t < taps = Ci/g*kh*kw: the taps of one output channel, in order). */

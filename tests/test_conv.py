@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import (
-    CONV_RTOL, ODD_CHANNELS, assert_close, available_isas, out_size, pads2d, rand,
-    ref_conv1d, ref_conv2d, same_pads, use_isa,
+    CONV_RTOL, ODD_CHANNELS, assert_bitequal, assert_close, available_isas, num_threads,
+    out_size, pads2d, rand, ref_conv1d, ref_conv2d, same_pads, use_isa,
 )
 from strategies import conv2d_configs
 
@@ -579,3 +579,95 @@ def test_auto_rule_never_depends_on_the_thread_count(kernels):
     finally:
         kernels.set_isa(old_isa)
         kernels.set_num_threads(old_threads)
+
+
+# --------------------------------------------------------------------------- tiny maps
+# Direct convolution on maps of at most 16 output pixels (avx512; 4 under avx2) takes its
+# own path (src_c/fc_conv_direct.c, uses_tiny): all output pixels of up to 6 (image, pixel)
+# slots per call, each slot skipping the taps that fall in its padding, channel blocks of
+# 16 (a last block of <= 8 channels is 8 wide) up to 4 per call. The cases cross those
+# limits: 1..16 pixels, slots spanning images (batch 3, 7), 1..9 blocks with and without
+# an 8-wide last one, and channel counts below 8 (the width kernel, not this path).
+
+TINY_MAPS = [((1, 1), 1), ((2, 2), 1), ((3, 3), 1), ((4, 4), 1), ((3, 3), 0), ((4, 4), 0),
+             ((2, 1), 1), ((1, 4), 1)]
+TINY_CHANNELS = [(1, 1), (3, 3), (13, 13), (3, 24), (13, 40), (16, 72), (5, 136)]
+
+
+def _check_tiny(fc, x, w, b, what, **kw):
+    """direct, prepacked with fused ReLU and not, against float64; bit-identical for 1
+    and 2 threads and between conv2d + relu and the prepared fused form."""
+    ref = ref_conv2d(x, w, b, **kw)
+    for relu in (False, True):
+        r = np.maximum(ref, 0.0) if relu else ref
+        got = []
+        for threads in (1, 2):
+            with num_threads(threads):
+                yp = fc.prepare_conv2d(w, b, algo="direct", relu=relu, **kw)(x)
+                yc = fc.conv2d(x, w, b, algo="direct", **kw)
+            yc = fc.relu(yc) if relu else yc
+            tag = f"{what} relu={relu} threads={threads}"
+            assert_close(yp, r, what=tag)
+            assert_bitequal(yp, yc, what=f"{tag}: prepared vs conv2d")
+            got.append(yp)
+        assert_bitequal(got[0], got[1], what=f"{what} relu={relu}: 1 vs 2 threads")
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+@pytest.mark.parametrize("ci,co", TINY_CHANNELS)
+@pytest.mark.parametrize("hw,pad", TINY_MAPS)
+def test_direct_tiny_maps_match_reference(fc, isa, hw, pad, ci, co, n):
+    rng = np.random.default_rng(zlib.crc32(repr((hw, pad, ci, co, n)).encode()))
+    x = rand(rng, n, ci, *hw)
+    w = rand(rng, co, ci, 3, 3)
+    for bias in (False, True):
+        b = rand(rng, co) if bias else None
+        _check_tiny(fc, x, w, b, f"isa={isa} x={x.shape} co={co} pad={pad} bias={bias}",
+                    padding=pad)
+
+
+TINY_512 = [(isa, hw, pad, n) for isa in available_isas()
+            for hw, pad in (((1, 1), 1), ((2, 2), 1), ((3, 3), 1), ((4, 4), 0), ((4, 4), 1))
+            for n in (1, 3)
+            # the scalar kernels take seconds on the larger ones: the small cases cover them
+            if isa != "scalar" or (n == 1 and hw[0] * hw[1] <= 4)]
+
+
+@pytest.mark.parametrize("isa,hw,pad,n", TINY_512)
+def test_direct_tiny_maps_512_channels(fc, isa, hw, pad, n):
+    """A CIFAR VGG's last layers: 512 -> 512 on 1x1..4x4 maps (32 blocks, 8 units of 4)."""
+    rng = np.random.default_rng(hw[0] * 10 + pad + 100 * n)
+    x = rand(rng, n, 512, *hw)
+    w = rand(rng, 512, 512, 3, 3, lo=-0.05, hi=0.05)
+    b = rand(rng, 512)
+    with use_isa(isa):
+        _check_tiny(fc, x, w, b, f"isa={isa} x={x.shape} pad={pad}", padding=pad)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(dilation=2, padding=2),
+                                dict(stride=(1, 2), padding=(1, 0)),
+                                dict(padding=(0, 1, 2, 1))])
+def test_direct_tiny_maps_stride_dilation_groups(fc, isa, kw):
+    rng = np.random.default_rng(7)
+    for groups, ci, co in ((1, 6, 40), (2, 32, 48), (4, 8, 64)):
+        x = rand(rng, 2, ci, 4, 3)
+        w = rand(rng, co, ci // groups, 3, 3)
+        _check_tiny(fc, x, w, rand(rng, co), f"isa={isa} groups={groups} {kw}",
+                    groups=groups, **kw)
+
+
+def test_direct_tiny_maps_skip_padding_taps(fc, isa):
+    """A tap in the padding is skipped, not multiplied by zero: infinite weights on taps
+    that only ever see padding leave the output finite (a 1x1 map with padding 1 reads
+    the centre tap alone)."""
+    if isa == "scalar":
+        pytest.skip("no tiny-map path in the scalar kernels (their padded input copy "
+                    "multiplies the padding by zero)")
+    rng = np.random.default_rng(3)
+    x = rand(rng, 2, 16, 1, 1)
+    w = rand(rng, 32, 16, 3, 3)
+    w[:, :, 0, :] = np.inf
+    w[:, :, :, 2] = -np.inf
+    y = fc.conv2d(x, w, None, padding=1, algo="direct")
+    ref = ref_conv2d(x, w[:, :, 1:2, 1:2], None)
+    assert_close(y, ref, what=f"isa={isa}")
