@@ -10,10 +10,10 @@
  *   4. strided layers with output rows narrower than 32 columns -> im2col: the GEMM runs
  *      over the flattened map, while direct reads two input rows per output row and
  *      splits each short row into 6-column tiles;
- *   5. AVX-512 only: maps narrower than 12 columns with 16 to 63 pixels (4x4) -> im2col:
- *      the 14 x 32 GEMM tiles the flattened map (CIFAR-VGG 4x4: 59 against 44 GFLOP/s);
- *      8x8 and wider maps, and 2x2, stay direct (8x8 ties at 1 thread and is 20%
- *      faster direct at 2, see the avx512 branch below);
+ *   5. AVX-512 only: maps narrower than 12 columns with at least 16 pixels -> im2col: the
+ *      16 x 28 direct tile runs with so few column chains that the FMA latency shows,
+ *      while the 14 x 32 GEMM tiles the flattened map (CIFAR-VGG 8x8: 80 against 65
+ *      GFLOP/s, 4x4: 59 against 44; 16x16 and wider, and 2x2, stay direct);
  *   6. everything else -> direct: it reads each input row once per 16 output channels
  *      and packs no image data. With the weights packed once (prepare_conv2d, a compiled
  *      model) it beats im2col on every 3x3 stride-1 VGG layer, the 14x14 one included
@@ -114,15 +114,7 @@ fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
          * the 1-thread winner, 10-13% behind im2col on conv1_1 at 2 threads. */
         if (p->kernel_h * p->kernel_w == 1) return FC_CONV_IM2COL;
         if (k < 32) return FC_CONV_DIRECT;
-        /* 4x4-like maps: im2col (CIFAR 256->512 / 512->512 at 4x4, batch 1, prepacked,
-         * 2026-12-02: im2col 0.59 / 0.78 ms, direct 0.68 / 0.92 at 1 thread; 0.31 / 0.59
-         * against 0.30 / 0.55 at 2). From 64 pixels (8x8) direct: 128->256 and 256->256
-         * at 8x8 take 0.46 / 1.01 direct against 0.45 / 0.98 im2col at 1 thread but
-         * 0.22 / 0.51 against 0.27 / 0.61 at 2, where im2col's threads either stream all
-         * the weights each or share B panels behind barriers. Up to 12 pixels direct's
-         * tiny-map kernel streams the weights once (fc_conv_direct.c). */
-        if (p->out_w < 12 && p->out_h * p->out_w >= 16 && p->out_h * p->out_w < 64)
-            return FC_CONV_IM2COL;
+        if (p->out_w < 12 && p->out_h * p->out_w >= 16) return FC_CONV_IM2COL;
         return FC_CONV_DIRECT;
     }
     if (p->kernel_h * p->kernel_w == 1 || k < 32 || (p->stride_w > 1 && p->out_w < 32))

@@ -533,11 +533,8 @@ def test_bench_shapes_reduced(fc, row):
     ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "winograd"),    # stride 1: winograd
     # 16 F(4x4) tiles: one avx2 GEMM panel, half an avx512 one, where F(2x2) wins
     ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "winograd|avx512:winograd2"),
-    # 4 F(4x4) tiles only; under avx512 even F(2x2)'s 16 fill half a 32-wide panel, and
-    # 8x8 runs direct (as fast as im2col at 1 thread, faster at 2)
-    ((1, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, "winograd2|avx512:direct"),
-    # 2x2 maps: direct's tiny-map kernel everywhere
-    ((1, 512, 2, 2), (512, 512, 3, 3), 1, 1, 1, "direct"),
+    # 4 F(4x4) tiles only; under avx512 even F(2x2)'s 16 fill half a 32-wide panel
+    ((1, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, "winograd2|avx512:im2col"),
     # too few tiles for Winograd; under avx512 direct's 28-column tiles would run nearly
     # empty on 4 columns, so im2col
     ((1, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, "direct|avx512:im2col"),
