@@ -6,7 +6,8 @@
  *      6x16 micro-kernel mostly empty, while direct runs SIMD across output width;
  *   2. 1x1 kernels -> im2col: a plain GEMM on the input (no im2col at stride 1), and the
  *      direct kernel has only one tap per input channel to reuse its loads over;
- *   3. sums shorter than 32 (Ci/g*kh*kw < 32, a 3-channel 3x3 first layer) -> im2col;
+ *   3. sums shorter than 32 (Ci/g*kh*kw < 32, a 3-channel 3x3 first layer) -> im2col
+ *      (AVX-512: only at stride 1 with at least 64 output channels, else direct);
  *   4. strided layers with output rows narrower than 32 columns -> im2col: the GEMM runs
  *      over the flattened map, while direct reads two input rows per output row and
  *      splits each short row into 6-column tiles;
@@ -113,6 +114,15 @@ fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
          * count (DESIGN: same bits for any thread count, `auto` included), so direct:
          * the 1-thread winner, 10-13% behind im2col on conv1_1 at 2 threads. */
         if (p->kernel_h * p->kernel_w == 1) return FC_CONV_IM2COL;
+        /* Since the SGEMM prefetches its A panel (2026-12-02, prepacked, batch 1, ms
+         * direct / im2col at 1 thread; 2 threads) im2col wins the short sums when the
+         * output channels fill the 14-row GEMM tiles: VGG-16 conv1_1 (3->64 at 224) 2.60 /
+         * 2.16 and 2.51 / 2.49; 2.17 / 1.90 and 2.24 / 2.06; CIFAR conv1_1 (3->64 at 32)
+         * 0.083 / 0.088; 0.098 / 0.063, batch 64 4.44 / 4.58; 5.12 / 3.32. With fewer
+         * output channels the tiles run part empty and direct stays ahead at 1 thread
+         * (1->16 at 32: 0.022 / 0.026; 3->32 at 56: 0.090 / 0.103), as on strided layers
+         * (3->64 s2 at 224: 0.71 / 0.80). */
+        if (k < 32 && p->stride_h == 1 && p->stride_w == 1 && cog >= 64) return FC_CONV_IM2COL;
         if (k < 32) return FC_CONV_DIRECT;
         if (p->out_w < 12 && p->out_h * p->out_w >= 16) return FC_CONV_IM2COL;
         return FC_CONV_DIRECT;

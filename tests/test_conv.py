@@ -528,7 +528,9 @@ def test_bench_shapes_reduced(fc, row):
     ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, "winograd"),     # 3x3/1: F(4x4)
     ((1, 256, 56, 56), (256, 256, 3, 3), 1, 2, 1, "direct"),      # (dilated below)
     ((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, "direct"),         # 7x7/2 stem, K = 147
-    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col|avx512:direct"),  # K = 27 < 32
+    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, "im2col"),         # K = 27 < 32
+    # ... under avx512 direct when the 14-row GEMM tiles would run part empty
+    ((1, 3, 56, 56), (32, 3, 3, 3), 1, 1, 1, "im2col|avx512:direct"),
     ((1, 256, 56, 56), (256, 256, 1, 1), 1, 0, 1, "im2col"),      # 1x1
     ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "winograd"),    # stride 1: winograd
     # 16 F(4x4) tiles: one avx2 GEMM panel, half an avx512 one, where F(2x2) wins
@@ -575,6 +577,8 @@ def test_auto_rule_never_depends_on_the_thread_count(kernels):
         if kernels.has_avx512():
             kernels.set_isa("avx512")
             assert kernels.conv2d_choose((1, 3, 224, 224), (64, 3, 3, 3), (1, 1),
+                                         (1, 1, 1, 1), (1, 1), 1) == "im2col"
+            assert kernels.conv2d_choose((1, 1, 32, 32), (16, 1, 3, 3), (1, 1),
                                          (1, 1, 1, 1), (1, 1), 1) == "direct"
     finally:
         kernels.set_isa(old_isa)
