@@ -111,8 +111,8 @@ fc_conv_algo fc_conv2d_choose(const fc_conv2d_params *p) {
          * threads when stride 1 (conv1_1 2.10 / 1.86, CIFAR 0.109 / 0.070); strided,
          * direct wins at both (3->64 s2 at 224: 0.378 / 0.887 and 0.356 / 0.496; 30->61
          * s2 at 56: 0.361 / 0.560 and 0.240 / 0.334). The rule never looks at the thread
-         * count (DESIGN: same bits for any thread count, `auto` included), so direct:
-         * the 1-thread winner, 10-13% behind im2col on conv1_1 at 2 threads. */
+         * count (DESIGN: same bits for any thread count, `auto` included), so it took
+         * direct, the 1-thread winner, until the A-panel prefetch (below). */
         if (p->kernel_h * p->kernel_w == 1) return FC_CONV_IM2COL;
         /* Since the SGEMM prefetches its A panel (2026-12-02, prepacked, batch 1, ms
          * direct / im2col at 1 thread; 2 threads) im2col wins the short sums when the
