@@ -315,6 +315,23 @@ static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) 
  * few microseconds, about what one thread needs for this much of a small map. */
 #define LANES_MIN_PER_THREAD 65536
 
+/* Team size for `units` work items over `elems` input elements: at most one thread per
+ * LANES_MIN_PER_THREAD elements and per unit (shape and thread count only). */
+static int small_team(const fc_pool2d_params *p, int64_t elems, int64_t units) {
+    const int64_t want = FC_MAX((int64_t)1, elems / LANES_MIN_PER_THREAD);
+    return (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), units);
+}
+
+/* This thread's index and the team's size inside a parallel region (0, 1 outside). */
+static void team_position(int *tid, int *team) {
+    *tid = 0;
+    *team = 1;
+#ifdef _OPENMP
+    *tid = omp_get_thread_num();
+    *team = omp_get_num_threads();
+#endif
+}
+
 /* Pools with the lanes kernels if the shape suits them; returns 0 (nothing done) if not. */
 static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int is_max) {
     if (!fc_isa_has_avx2(fc_active_isa())) return 0;
@@ -349,8 +366,7 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
     const fc_f32_pool_lanes_fn f = is_max ? fc_f32_maxpool_lanes__avx2 : fc_f32_avgpool_lanes__avx2;
     const int64_t planes = p->batch * p->channels, groups = (planes + 7) / 8;
     /* a static split of the groups: it depends on the shape and the thread count only */
-    const int64_t want = FC_MAX((int64_t)1, planes * hw / LANES_MIN_PER_THREAD);
-    const int nt = (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), groups);
+    const int nt = small_team(p, planes * hw, groups);
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -359,11 +375,8 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
         float t[8 * LANES_MAX_HW] __attribute__((aligned(32)));
         /* as pool_rows: averages flush subnormals, max pooling keeps them */
         const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
-        int tid = 0, team = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        int tid, team;
+        team_position(&tid, &team);
         const int64_t g0 = groups * tid / team, g1 = groups * (tid + 1) / team;
         for (int64_t gi = g0; gi < g1; gi++) {
             const int np = (int)FC_MIN((int64_t)8, planes - gi * 8);
@@ -387,19 +400,15 @@ static int pool_2x2(const fc_pool2d_params *p, const float *x, float *y, int is_
     const int64_t ow = p->out_w;
     if (!(ow == 1 || ow == 2 || ow == 4 || (ow >= 8 && ow <= 16))) return 0;
     const int64_t nq = p->batch * p->channels * p->out_h, blocks = (nq + 7) / 8;
-    const int64_t want = FC_MAX((int64_t)1, nq * 4 * ow / LANES_MIN_PER_THREAD);
-    const int nt = (int)FC_MIN(FC_MIN((int64_t)p->num_threads, want), blocks);
+    const int nt = small_team(p, nq * 4 * ow, blocks);
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
         const fc_fpmode fpm = is_max ? fc_current_fpmode() : fc_flush_denormals();
-        int tid = 0, team = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        int tid, team;
+        team_position(&tid, &team);
         const int64_t q0 = blocks * tid / team * 8, q1 = FC_MIN(nq, blocks * (tid + 1) / team * 8);
         if (q1 > q0) {
             const float *xs = x + (size_t)q0 * 4 * (size_t)ow;

@@ -26,6 +26,7 @@
  * extra element is provably inside the input row (masked lanes are never accessed). */
 #include <immintrin.h>
 #include "../../fc_conv_direct_kernels.h"
+#include "kernels/fc_transpose8_avx.h"
 
 #define FC_INLINE static inline __attribute__((always_inline))
 #define MR FC_DIRECT_MR
@@ -429,25 +430,6 @@ void fc_f32_conv_direct_width__avx2_fma(const fc_direct_layer *L, const fc_direc
 
 /* ------------------------------------------------------------------ weight packing */
 
-/* In-register 8x8 transpose: r[i][k] -> r[k][i]. */
-FC_INLINE void transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 void fc_f32_conv_direct_pack__avx2_fma(const float *src, int64_t taps, int64_t nco, int64_t nb,
                                        float *dst) {
@@ -458,7 +440,7 @@ void fc_f32_conv_direct_pack__avx2_fma(const float *src, int64_t taps, int64_t n
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = c0 + i < nco ? _mm256_loadu_ps(src + (c0 + i) * taps + t0) : _mm256_setzero_ps();
-            transpose8(r);
+            fc_transpose8(r);
             for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + (t0 + k) * nb + c0, r[k]);
         }
     }

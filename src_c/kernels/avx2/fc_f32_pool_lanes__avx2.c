@@ -6,32 +6,13 @@
  * reference order, so the results are bit-identical to the row kernels and the oracle. */
 #include <immintrin.h>
 #include "fc_pool_kernels.h"
+#include "kernels/fc_transpose8_avx.h"
 
 #define AI static inline __attribute__((always_inline))
 
 /* fc_nanmax_f32 on 8 lanes: max_ps(v, m) is "v > m ? v : m", then a NaN v replaces m. */
 AI __m256 nanmax8(__m256 m, __m256 v) {
     return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-}
-
-/* In-register 8x8 transpose: afterwards r[j] lane i holds what r[i] lane j held. */
-AI void transpose8(__m256 r[8]) {
-    const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]), a1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]), a3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 a4 = _mm256_unpacklo_ps(r[4], r[5]), a5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 a6 = _mm256_unpacklo_ps(r[6], r[7]), a7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
-    const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
-    const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE);
-    const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(b0, b4, 0x20);
-    r[1] = _mm256_permute2f128_ps(b1, b5, 0x20);
-    r[2] = _mm256_permute2f128_ps(b2, b6, 0x20);
-    r[3] = _mm256_permute2f128_ps(b3, b7, 0x20);
-    r[4] = _mm256_permute2f128_ps(b0, b4, 0x31);
-    r[5] = _mm256_permute2f128_ps(b1, b5, 0x31);
-    r[6] = _mm256_permute2f128_ps(b2, b6, 0x31);
-    r[7] = _mm256_permute2f128_ps(b3, b7, 0x31);
 }
 
 /* The first k (0..8) lanes set. */
@@ -53,7 +34,7 @@ AI void load_planes(const float *x, int64_t hw, int np, float *t) {
             r[p] = p >= np ? _mm256_setzero_ps()
                            : full ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, tail);
         }
-        transpose8(r);
+        fc_transpose8(r);
         for (int k = 0; k < 8; k++) _mm256_store_ps(t + (i + k) * 8, r[k]);
     }
 }
@@ -143,7 +124,7 @@ AI void pool_lanes(const fc_pool_lanes_geom *g, const float *x, float *y, int np
                 oh++;
             }
         }
-        transpose8(v);   /* v[p] = plane p's outputs o0 .. o0 + n - 1 */
+        fc_transpose8(v);   /* v[p] = plane p's outputs o0 .. o0 + n - 1 */
         if (n == 8)
             for (int p = 0; p < np; p++) _mm256_storeu_ps(y + p * ohw + o0, v[p]);
         else
