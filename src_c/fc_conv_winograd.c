@@ -40,12 +40,17 @@
 #define WINO_T_GRAIN 32 /* T is a multiple of every ISA's nr (8, 16, 32) */
 #define WINO_T_BIG 64
 #define WINO_T_MAX 1024
-#define LANES 8
+/* blocks and threads' tile ranges start at multiples of every ISA's group size */
+#define LANES_MAX FC_WINO_MAX_LANES
 
 typedef struct {
     int m, n, np;
-    fc_wino_in_fn in;
-    fc_wino_out_fn out;
+    int lanes;               /* tiles per kernel call: 8, or 16 under AVX-512 */
+    int run_masked;          /* the run kernels take runs with columns outside the image */
+    fc_wino_in_tiles_fn in_tiles;
+    fc_wino_in_run_fn in_run; /* NULL: every group in the tiles form */
+    fc_wino_out_tiles_fn out_tiles;
+    fc_wino_out_run_fn out_run;
 } wino_impl;
 
 static int tile_m(fc_conv_algo a) { return a == FC_CONV_WINOGRAD2 ? 2 : 4; }
@@ -54,14 +59,27 @@ static void get_impl(fc_isa isa, int m, wino_impl *w) {
     w->m = m;
     w->n = m + 2;
     w->np = w->n * w->n;
-    /* every ISA above scalar (AVX2, and AVX-512 machines, which have AVX2 and FMA too)
-     * runs the AVX2 transforms; only the GEMM micro-kernel differs */
-    if (isa != FC_ISA_SCALAR) {
-        w->in = m == 2 ? fc_f32_wino_in_2x2__avx2_fma : fc_f32_wino_in_4x4__avx2_fma;
-        w->out = m == 2 ? fc_f32_wino_out_2x2__avx2_fma : fc_f32_wino_out_4x4__avx2_fma;
+    w->lanes = 8;
+    w->run_masked = 0;
+    if (isa == FC_ISA_AVX512) {
+        /* 16 tiles per zmm (measured against the AVX2 transforms on this ISA: see the
+         * header of kernels/avx512/fc_f32_winograd__avx512.c) */
+        w->lanes = 16;
+        w->run_masked = 1;
+        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__avx512 : fc_f32_wino_in_tiles_4x4__avx512;
+        w->in_run = m == 2 ? fc_f32_wino_in_run_2x2__avx512 : fc_f32_wino_in_run_4x4__avx512;
+        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__avx512 : fc_f32_wino_out_tiles_4x4__avx512;
+        w->out_run = m == 2 ? fc_f32_wino_out_run_2x2__avx512 : fc_f32_wino_out_run_4x4__avx512;
+    } else if (isa == FC_ISA_AVX2) {
+        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__avx2_fma : fc_f32_wino_in_tiles_4x4__avx2_fma;
+        w->in_run = m == 2 ? fc_f32_wino_in_run_2x2__avx2_fma : fc_f32_wino_in_run_4x4__avx2_fma;
+        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__avx2_fma : fc_f32_wino_out_tiles_4x4__avx2_fma;
+        w->out_run = m == 2 ? fc_f32_wino_out_run_2x2__avx2_fma : fc_f32_wino_out_run_4x4__avx2_fma;
     } else {
-        w->in = m == 2 ? fc_f32_wino_in_2x2__scalar : fc_f32_wino_in_4x4__scalar;
-        w->out = m == 2 ? fc_f32_wino_out_2x2__scalar : fc_f32_wino_out_4x4__scalar;
+        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__scalar : fc_f32_wino_in_tiles_4x4__scalar;
+        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__scalar : fc_f32_wino_out_tiles_4x4__scalar;
+        w->in_run = NULL;
+        w->out_run = NULL;
     }
 }
 
@@ -71,8 +89,11 @@ fc_status fc_conv2d_winograd_supports(const fc_conv2d_params *p) {
     if (p->kernel_h != 3 || p->kernel_w != 3 || p->stride_h != 1 || p->stride_w != 1 ||
         p->dilation_h != 1 || p->dilation_w != 1 || p->groups != 1)
         return FC_EUNSUPPORTED;
-    /* the input kernels fill 8 lanes of a packed B panel at a time */
-    if (fc_sgemm_nr(fc_active_isa()) % LANES != 0 || WINO_T_GRAIN % fc_sgemm_nr(fc_active_isa()))
+    /* the input kernels fill `lanes` columns of a packed B panel at a time */
+    wino_impl k;
+    get_impl(fc_active_isa(), 4, &k);
+    if (fc_sgemm_nr(fc_active_isa()) % (size_t)k.lanes != 0 ||
+        WINO_T_GRAIN % fc_sgemm_nr(fc_active_isa()))
         return FC_EUNSUPPORTED;
     return FC_OK;
 }
@@ -83,7 +104,7 @@ typedef struct {
     int m, n, np;
     int64_t th, tw;          /* tiles per image column / row */
     size_t ntiles;
-    size_t Tb;               /* tiles per block (a multiple of 8) */
+    size_t Tb;               /* tiles per block (a multiple of LANES_MAX) */
     size_t T;                /* columns of a block's V and M: Tb rounded up to 32, a
                               * multiple of every ISA's nr */
     int priv;                /* threads run whole blocks each */
@@ -120,12 +141,12 @@ static fc_status geometry(const fc_conv2d_params *p, int m, wino_geo *g) {
     {
         /* Threads take whole blocks when there are enough to go round (no barriers; each
          * core keeps its own V and M): each thread a contiguous range of the tiles (cut at
-         * multiples of 8), in near-equal blocks. Else the team shares every block. */
+         * multiples of LANES_MAX), in near-equal blocks. Else the team shares every block. */
         const size_t nt = (size_t)p->num_threads;
         g->priv = nt > 1 && cdiv(g->ntiles, t) >= nt;
-        const size_t span = g->priv ? cdiv(g->ntiles, nt) + LANES : g->ntiles;
+        const size_t span = g->priv ? cdiv(g->ntiles, nt) + LANES_MAX : g->ntiles;
         const size_t nb = cdiv(span, t);
-        g->Tb = FC_MIN(t, FC_ROUND_UP(cdiv(span, nb), (size_t)LANES));
+        g->Tb = FC_MIN(t, FC_ROUND_UP(cdiv(span, nb), (size_t)LANES_MAX));
         g->T = FC_ROUND_UP(g->Tb, (size_t)WINO_T_GRAIN);
     }
     g->nbuf = g->priv ? (size_t)p->num_threads : 1;
@@ -294,132 +315,89 @@ static void tile_next(const wino_ctx *c, tile_pos *tp) {
     }
 }
 
-/* The 8 tiles of a group from global tile t0; nvalid of them exist. */
+/* The `lanes` tiles of a group from global tile t0 (nvalid of them exist), in both of the
+ * kernels' forms (fc_winograd_kernels.h) for the input and the output, offsets relative
+ * to channel 0's plane of the batch; computed once per group, used for every channel. */
 typedef struct {
-    tile_pos pos[LANES];
     size_t nvalid;
-    int row_run;             /* all 8 exist and follow each other along one tile row */
+    int in_run, out_run;     /* give the kernels the run form */
+    fc_wino_run rin, rout;
+    fc_wino_tiles tin, tout;
 } tile_group;
 
+static uint32_t inside_bits(int64_t lo, int count, int64_t size) {
+    uint32_t b = 0;
+    for (int i = 0; i < count; i++)
+        if (lo + i >= 0 && lo + i < size) b |= 1u << i;
+    return b;
+}
+
 static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
-    tile_pos tp;
-    tg->nvalid = FC_MIN((size_t)LANES, c->g.ntiles - t0);
-    tile_at(c, t0, &tp);
-    tg->row_run = tg->nvalid == LANES && tp.tx + LANES <= c->g.tw;
-    for (size_t l = 0; l < LANES; l++) {
-        tg->pos[l] = tp;
+    const fc_conv2d_params *p = c->p;
+    const int m = c->g.m, n = c->g.n, L = c->k.lanes;
+    const int64_t H = p->in_h, W = p->in_w, Ho = p->out_h, Wo = p->out_w;
+    tile_pos tp = {0, 0, 0};
+    tg->nvalid = t0 < c->g.ntiles ? FC_MIN((size_t)L, c->g.ntiles - t0) : 0;
+    if (tg->nvalid) tile_at(c, t0, &tp);
+    for (int l = 0; l < L; l++) {
+        if ((size_t)l >= tg->nvalid) {
+            tg->tin.off[l] = tg->tout.off[l] = 0;
+            tg->tin.rows[l] = tg->tin.cols[l] = tg->tout.rows[l] = tg->tout.cols[l] = 0;
+            continue;
+        }
+        const int64_t h0 = tp.ty * m - p->pad_top, w0 = tp.tx * m - p->pad_left;
+        const int64_t oh0 = tp.ty * m, ow0 = tp.tx * m;
+        tg->tin.off[l] = (ptrdiff_t)(tp.img * p->in_channels * H * W + h0 * W + w0);
+        tg->tin.rows[l] = inside_bits(h0, n, H);
+        tg->tin.cols[l] = inside_bits(w0, n, W);
+        tg->tout.off[l] = (ptrdiff_t)(tp.img * p->out_channels * Ho * Wo + oh0 * Wo + ow0);
+        tg->tout.rows[l] = inside_bits(oh0, m, Ho);
+        tg->tout.cols[l] = inside_bits(ow0, m, Wo);
         tile_next(c, &tp);
     }
+    tg->in_run = tg->out_run = 0;
+    if (!c->k.in_run || tg->nvalid != (size_t)L) return;
+    tile_at(c, t0, &tp);
+    if (tp.tx + L > c->g.tw) return; /* crosses a tile row (or an image) */
+    {
+        const int64_t w0 = tp.tx * m - p->pad_left, span = (int64_t)L * m + 2;
+        tg->rin.off = tg->tin.off[0];
+        tg->rin.rows = tg->tin.rows[0];
+        tg->rin.clo = (int)FC_MAX((int64_t)0, -w0);
+        tg->rin.chi = (int)FC_MIN(span, W - w0);
+        /* unmasked run kernels read (L + 1) * m floats of each row */
+        tg->in_run = c->k.run_masked || (w0 >= 0 && w0 + (int64_t)(L + 1) * m <= W);
+    }
+    {
+        const int64_t ow0 = tp.tx * m, span = (int64_t)L * m;
+        tg->rout.off = tg->tout.off[0];
+        tg->rout.rows = tg->tout.rows[0];
+        tg->rout.clo = 0;
+        tg->rout.chi = (int)FC_MIN(span, Wo - ow0);
+        tg->out_run = c->k.run_masked || tg->rout.chi == span;
+    }
 }
 
-static const float wino_zeros[(LANES + 1) * 4] = {0};
-
-/* One tile row of m (2 or 4) floats: a constant-size copy the compiler inlines (a libc
- * call per 8- or 16-byte row was 5-7% of a VGG-16 Winograd layer, `perf record`). */
-static inline void copy_m(float *dst, const float *src, int m) {
-    if (m == 4)
-        memcpy(dst, src, 4 * sizeof(float));
-    else if (m == 2)
-        memcpy(dst, src, 2 * sizeof(float));
-    else
-        memcpy(dst, src, (size_t)m * sizeof(float));
-}
-
-/* Input transform of one channel of a group into V (8 floats per point, vs apart).
- * Tiles side by side along a row read the image rows in place, or (at the left and right
- * border) a zero-padded copy of the row segment; other groups (crossing a tile row or an
- * image, or the last of the batch) gather each tile's rows into the p/q layout. */
+/* Input transform of one channel of a group into V (lanes floats per point, vs apart). */
 static void input_group(const wino_ctx *c, const tile_group *tg, int64_t ci, float *v, size_t vs) {
     const fc_conv2d_params *p = c->p;
-    const int m = c->g.m, n = c->g.n;
-    const int64_t H = p->in_h, W = p->in_w;
-    const float *rp[6], *rq[6];
-    float lp[6][LANES * 4 + 8], lq[6][LANES * 4];
-    const tile_pos *t0 = &tg->pos[0];
-    if (tg->row_run) {
-        const float *plane = c->x + (t0->img * p->in_channels + ci) * H * W;
-        const int64_t iw0 = t0->tx * m - p->pad_left, span = (LANES + 1) * m;
-        const int inside = iw0 >= 0 && iw0 + span <= W;
-        const int64_t lo = FC_MAX(iw0, (int64_t)0), hi = FC_MIN(iw0 + span, W);
-        for (int r = 0; r < n; r++) {
-            const int64_t ih = t0->ty * m - p->pad_top + r;
-            if (ih < 0 || ih >= H) {
-                rp[r] = rq[r] = wino_zeros;
-                continue;
-            }
-            if (inside) {
-                rp[r] = plane + ih * W + iw0;
-            } else { /* lp[r] holds columns iw0 .. iw0 + span - 1, zeros outside */
-                memset(lp[r], 0, sizeof(lp[r]));
-                if (hi > lo)
-                    memcpy(lp[r] + (lo - iw0), plane + ih * W + lo, (size_t)(hi - lo) * sizeof(float));
-                rp[r] = lp[r];
-            }
-            rq[r] = rp[r] + m;
-        }
-    } else {
-        memset(lp, 0, sizeof(lp));
-        memset(lq, 0, sizeof(lq));
-        for (size_t l = 0; l < tg->nvalid; l++) {
-            const tile_pos *tp = &tg->pos[l];
-            const float *plane = c->x + (tp->img * p->in_channels + ci) * H * W;
-            const int64_t h0 = tp->ty * m - p->pad_top, w0 = tp->tx * m - p->pad_left;
-            const int inside = w0 >= 0 && w0 + n <= W;
-            for (int r = 0; r < n; r++) {
-                const int64_t ih = h0 + r;
-                if (ih < 0 || ih >= H) continue;
-                const float *row = plane + ih * W;
-                if (inside) {
-                    copy_m(&lp[r][m * l], row + w0, m);
-                    lq[r][m * l] = row[w0 + m];
-                    lq[r][m * l + 1] = row[w0 + m + 1];
-                    continue;
-                }
-                for (int cc = 0; cc < n; cc++) {
-                    const int64_t iw = w0 + cc;
-                    const float val = (iw >= 0 && iw < W) ? row[iw] : 0.0f;
-                    if (cc < m)
-                        lp[r][m * l + cc] = val;
-                    else
-                        lq[r][m * l + cc - m] = val;
-                }
-            }
-        }
-        for (int r = 0; r < n; r++) {
-            rp[r] = lp[r];
-            rq[r] = lq[r];
-        }
-    }
-    c->k.in(rp, rq, v, vs);
+    const float *plane = c->x + ci * p->in_h * p->in_w;
+    if (tg->in_run)
+        c->k.in_run(plane, (ptrdiff_t)p->in_w, &tg->rin, v, vs);
+    else
+        c->k.in_tiles(plane, (ptrdiff_t)p->in_w, &tg->tin, v, vs);
 }
 
-/* Output transform of one channel of a group from M (8 floats per point, ms apart). */
+/* Output transform of one channel of a group from M (lanes floats per point, ms apart). */
 static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, const float *mv,
                          size_t ms) {
     const fc_conv2d_params *p = c->p;
-    const int m = c->g.m;
-    const int64_t Ho = p->out_h, Wo = p->out_w;
     const float *bias = c->bias ? c->bias + co : NULL;
-    const tile_pos *t0 = &tg->pos[0];
-    const int64_t oh0 = t0->ty * m, ow0 = t0->tx * m;
-    if (tg->row_run && oh0 + m <= Ho && ow0 + LANES * m <= Wo) {
-        float *dst = c->y + ((t0->img * p->out_channels + co) * Ho + oh0) * Wo + ow0;
-        c->k.out(mv, ms, bias, p->relu, dst, (size_t)Wo);
-        return;
-    }
-    float loc[4][LANES * 4];
-    c->k.out(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
-    for (size_t l = 0; l < tg->nvalid; l++) {
-        const tile_pos *tp = &tg->pos[l];
-        const int64_t h0 = tp->ty * m, w0 = tp->tx * m;
-        const int64_t rows = FC_MIN((int64_t)m, Ho - h0), cols = FC_MIN((int64_t)m, Wo - w0);
-        float *dst = c->y + ((tp->img * p->out_channels + co) * Ho + h0) * Wo + w0;
-        if (cols == m)
-            for (int64_t r = 0; r < rows; r++) copy_m(dst + r * Wo, &loc[r][m * l], m);
-        else
-            for (int64_t r = 0; r < rows; r++)
-                memcpy(dst + r * Wo, &loc[r][m * l], (size_t)cols * sizeof(float));
-    }
+    float *plane = c->y + co * p->out_h * p->out_w;
+    if (tg->out_run)
+        c->k.out_run(mv, ms, bias, p->relu, plane, (ptrdiff_t)p->out_w, &tg->rout);
+    else
+        c->k.out_tiles(mv, ms, bias, p->relu, plane, (ptrdiff_t)p->out_w, &tg->tout);
 }
 
 static inline void team_barrier(int nth) {
@@ -432,23 +410,24 @@ static inline void team_barrier(int nth) {
 #endif
 }
 
-/* The block of `valid` tiles from tile t0 (a multiple of 8) by thread tid of a team of
+/* The block of `valid` tiles from tile t0 (a multiple of LANES_MAX) by thread tid of a team of
  * nth sharing the buffers V, M. */
 static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, float *V,
                       float *M) {
     const fc_conv2d_params *p = c->p;
     const int64_t Ci = p->in_channels, Co = p->out_channels;
     const size_t T = c->g.T, nr = c->nr;
+    const size_t L = (size_t)c->k.lanes;
     const size_t ncols = FC_ROUND_UP(valid, nr);  /* whole panels; extra lanes are zero */
-    const size_t gin = ncols / LANES, gout = cdiv(valid, LANES);
+    const size_t gin = ncols / L, gout = cdiv(valid, L);
     const size_t vs = (size_t)Ci * T, msz = (size_t)Co * T;
     size_t lo, hi, it, cur = SIZE_MAX;
     /* 1. input transform: items (panel, channel, group of the panel), the nr/8 groups
      * of a panel innermost, so that each point's row of the panel (nr floats, whole
      * cache lines) is written in one go; with the channel innermost, every line was
      * written half at a time, an eviction apart (`perf`: 15% of VGG-16 conv1_2). */
-    const size_t gpp = nr / LANES;
-    tile_group tgs[WINO_T_GRAIN / LANES]; /* nr divides WINO_T_GRAIN (supports) */
+    const size_t gpp = nr / L;
+    tile_group tgs[WINO_T_GRAIN / 8]; /* nr divides WINO_T_GRAIN (supports) */
     split_range(gin * (size_t)Ci, (size_t)nth, (size_t)tid, &lo, &hi);
     for (it = lo; it < hi; it++) {
         const size_t q = it / ((size_t)Ci * gpp), rem = it % ((size_t)Ci * gpp);
@@ -456,16 +435,12 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
         if (q != cur) {
             cur = q;
             for (size_t k = 0; k < gpp; k++) {
-                const size_t ck = (q * gpp + k) * LANES;
-                if (ck < valid) {
-                    group_at(c, t0 + ck, &tgs[k]);
-                } else {
-                    tgs[k].nvalid = 0;  /* padding lanes of the last panel: zeros */
-                    tgs[k].row_run = 0;
-                }
+                /* padding lanes of the last panel: no tiles, zeros */
+                const size_t ck = (q * gpp + k) * L;
+                group_at(c, ck < valid ? t0 + ck : c->g.ntiles, &tgs[k]);
             }
         }
-        input_group(c, &tgs[gq], (int64_t)ci, V + q * (size_t)Ci * nr + ci * nr + gq * LANES, vs);
+        input_group(c, &tgs[gq], (int64_t)ci, V + q * (size_t)Ci * nr + ci * nr + gq * L, vs);
     }
     team_barrier(nth);
 
@@ -498,9 +473,9 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
         if (q != cur) {
             cur = q;
             for (size_t k = 0; k < gpp && q * gpp + k < gout; k++)
-                group_at(c, t0 + (q * gpp + k) * LANES, &tgs[k]);
+                group_at(c, t0 + (q * gpp + k) * L, &tgs[k]);
         }
-        output_group(c, &tgs[rem % gpp], (int64_t)co, M + co * T + gi * LANES, msz);
+        output_group(c, &tgs[rem % gpp], (int64_t)co, M + co * T + gi * L, msz);
     }
 }
 
@@ -509,8 +484,8 @@ static void run_thread(wino_ctx *c, int tid, int nth) {
     const size_t pair = c->g.vbytes + c->g.mbytes, n = c->g.ntiles, Tb = c->g.Tb;
     if (c->g.priv) {
         char *buf = c->bufs + (size_t)tid * pair;
-        const size_t lo = FC_MIN(n, FC_ROUND_UP(n * (size_t)tid / (size_t)nth, (size_t)LANES));
-        const size_t hi = FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES));
+        const size_t lo = FC_MIN(n, FC_ROUND_UP(n * (size_t)tid / (size_t)nth, (size_t)LANES_MAX));
+        const size_t hi = FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES_MAX));
         for (size_t t0 = lo; t0 < hi; t0 += Tb)
             run_block(c, t0, FC_MIN(Tb, hi - t0), 0, 1, (float *)(void *)buf,
                       (float *)(void *)(buf + c->g.vbytes));
@@ -531,7 +506,7 @@ static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, c
     get_impl(isa, c.g.m, &c.k);
     c.isa = isa;
     c.nr = fc_sgemm_nr(isa);
-    if (c.nr % LANES != 0 || c.g.T % c.nr != 0) return FC_EUNSUPPORTED;
+    if (c.nr % (size_t)c.k.lanes != 0 || c.g.T % c.nr != 0) return FC_EUNSUPPORTED;
     c.x = x;
     c.bias = bias;
     c.y = y;

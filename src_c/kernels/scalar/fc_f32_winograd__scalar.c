@@ -1,5 +1,5 @@
 /* Portable Winograd transforms, F(2x2, 3x3) and F(4x4, 3x3), one tile (lane) at a time
- * in natural tile order. Contract: fc_winograd_kernels.h. Matrices B^T and A^T from
+ * in natural tile order, tiles form only. Contract: fc_winograd_kernels.h. Matrices B^T and A^T from
  * Lavin and Gray (2015); each 2-D transform is the 1-D one over rows, then over columns. */
 #include "fc_winograd_kernels.h"
 
@@ -61,15 +61,19 @@ static float epilogue(float v, const float *bias, int relu) {
     return v;
 }
 
+/* The tiles form (fc_winograd_kernels.h), tiles in natural lane order. */
 #define WINO_SCALAR(M, N)                                                                \
-    void fc_f32_wino_in_##M##x##M##__scalar(const float *const *p, const float *const *q, \
-                                            float *v, size_t vs) {                       \
+    void fc_f32_wino_in_tiles_##M##x##M##__scalar(const float *x, ptrdiff_t rs,          \
+                                                  const fc_wino_tiles *tl, float *v,     \
+                                                  size_t vs) {                           \
         for (size_t l = 0; l < LANES; l++) {                                             \
             float d[N][N], t[N][N];                                                      \
             for (size_t r = 0; r < N; r++) {                                             \
-                for (size_t c = 0; c < M; c++) d[r][c] = p[r][M * l + c];                \
-                d[r][M] = q[r][M * l];                                                   \
-                d[r][M + 1] = q[r][M * l + 1];                                           \
+                const int rin = (int)(tl->rows[l] >> r) & 1;                             \
+                for (size_t c = 0; c < N; c++)                                           \
+                    d[r][c] = rin && ((tl->cols[l] >> c) & 1)                            \
+                                  ? x[tl->off[l] + (ptrdiff_t)r * rs + (ptrdiff_t)c]     \
+                                  : 0.0f;                                                \
                 in1d_##M(d[r], 1, t[r], 1); /* along the row */                          \
             }                                                                            \
             for (size_t j = 0; j < N; j++) {                                             \
@@ -79,10 +83,12 @@ static float epilogue(float v, const float *bias, int relu) {
             }                                                                            \
         }                                                                                \
     }                                                                                    \
-    void fc_f32_wino_out_##M##x##M##__scalar(const float *mv, size_t ms, const float *bias, \
-                                             int relu, float *y, size_t rs_y) {          \
+    void fc_f32_wino_out_tiles_##M##x##M##__scalar(const float *mv, size_t ms,           \
+                                                   const float *bias, int relu, float *y, \
+                                                   ptrdiff_t rs, const fc_wino_tiles *tl) { \
         for (size_t l = 0; l < LANES; l++) {                                             \
             float mm[N][N], t[N][M];                                                     \
+            if (!tl->rows[l]) continue;                                                  \
             for (size_t i = 0; i < N; i++) {                                             \
                 for (size_t j = 0; j < N; j++) mm[i][j] = mv[(i * N + j) * ms + l];      \
                 out1d_##M(mm[i], 1, t[i], 1);                                            \
@@ -91,7 +97,9 @@ static float epilogue(float v, const float *bias, int relu) {
                 float o[M];                                                              \
                 out1d_##M(&t[0][c], M, o, 1);                                            \
                 for (size_t r = 0; r < M; r++)                                           \
-                    y[r * rs_y + M * l + c] = epilogue(o[r], bias, relu);                \
+                    if ((tl->rows[l] >> r) & (tl->cols[l] >> c) & 1)                     \
+                        y[tl->off[l] + (ptrdiff_t)r * rs + (ptrdiff_t)c] =               \
+                            epilogue(o[r], bias, relu);                                  \
             }                                                                            \
         }                                                                                \
     }
