@@ -73,6 +73,62 @@ def test_many_tiles_and_blocks(fc, isa, algo):
     assert_bitequal(outs[2], outs[0], "3 threads vs 1")
 
 
+# Tile groups (8 tiles, 16 under avx512) in every form the kernels take: (n, c, h, w, co,
+# padding) with tile rows of 1, 2, 4, 5, 7, 14, 16, 17, 33 tiles, so that groups cross tile
+# rows and images at every phase; whole-row runs touching the left or right border or
+# both (w = 64: one 16-tile run per F(4x4) row); 1x1 and 2x2 maps; paddings 0, 1, 2 and
+# asymmetric ones.
+GROUP_SHAPES = [
+    (3, 2, 1, 1, 3, 1),
+    (2, 2, 2, 2, 3, 1),
+    (2, 2, 2, 2, 3, 2),
+    (1, 3, 2, 2, 2, (2, 0, 1, 2)),
+    (3, 3, 14, 14, 4, 1),
+    (2, 3, 28, 28, 4, 1),
+    (1, 2, 10, 64, 3, 1),
+    (2, 2, 9, 66, 3, 1),
+    (2, 2, 6, 130, 3, (1, 2, 0, 1)),
+    (3, 2, 17, 19, 3, 0),
+    (2, 2, 5, 61, 3, 2),
+    (3, 2, 7, 7, 3, (0, 1, 2, 0)),
+]
+
+
+@pytest.mark.parametrize("algo", WINO)
+def test_group_forms_and_borders(fc, isa, algo):
+    """Against the reference; bit-identical for 1 and 2 threads; and each image of a batch
+    bit-identical to that image alone, where its tiles fall into other groups (other
+    lanes, other forms: run or gathered tiles)."""
+    for k, (n, c, h, w, co, pad) in enumerate(GROUP_SHAPES):
+        x, wt, b = _inputs(100 + k, n, c, h, w, co)
+        what = f"{algo} isa={isa} {(n, c, h, w, co, pad)}"
+        y = fc.conv2d(x, wt, b, padding=pad, algo=algo)
+        assert_close(y, ref_conv2d(x, wt, b, 1, pad, 1, 1), what=what)
+        with num_threads(2):
+            assert_bitequal(fc.conv2d(x, wt, b, padding=pad, algo=algo), y, f"{what}: 2 threads")
+        for i in range(n):
+            yi = fc.conv2d(x[i:i + 1], wt, b, padding=pad, algo=algo)
+            assert_bitequal(yi, y[i:i + 1], f"{what}: image {i} alone")
+
+
+@pytest.mark.parametrize("algo", WINO)
+def test_memory_around_the_input_is_not_read(fc, isa, algo):
+    """The masked loads at the borders read nothing outside the image: NaN in the memory
+    right before and after the input plane (a contiguous view of a larger buffer) must
+    not reach the output, whose padding reads as zeros."""
+    rng = np.random.default_rng(21)
+    for h, w, pad in ((9, 64, 1), (5, 66, 2), (6, 9, 1), (2, 2, 2), (13, 130, (2, 1, 1, 2))):
+        big = np.full((1, 1, h + 4, w), np.nan, np.float32)
+        big[0, 0, 2:2 + h] = rand(rng, h, w)
+        x = big[:, :, 2:2 + h]
+        assert x.flags.c_contiguous
+        wt = rand(rng, 2, 1, 3, 3)
+        y = fc.conv2d(x, wt, None, padding=pad, algo=algo)
+        assert np.isfinite(y).all(), f"{algo} isa={isa} {h}x{w} pad {pad}: NaN from outside"
+        assert_close(y, ref_conv2d(np.ascontiguousarray(x), wt, None, 1, pad, 1, 1),
+                     what=f"{algo} isa={isa} {h}x{w}")
+
+
 @pytest.mark.parametrize("algo", WINO)
 def test_prepared_relu_and_other_sizes(fc, isa, algo):
     rng = np.random.default_rng(11)

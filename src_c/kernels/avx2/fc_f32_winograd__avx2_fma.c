@@ -33,14 +33,20 @@ static inline const float *run_row(const float *x, ptrdiff_t rs, const fc_wino_r
     return ((t->rows >> r) & 1) ? x + t->off + r * rs : zeros;
 }
 
-/* Row r of the 8 tiles of the tiles form, lane i = tile perm[i] (columns 0..7; those
- * past n are garbage-free zeros of the mask) transposed: d[c] lane i = column c. */
+/* The column masks of the 8 tiles of the tiles form, lane i = tile perm[i]. */
+static inline void tiles_masks(const fc_wino_tiles *t, const int *perm, uint32_t cmask,
+                               __m256i cm[8]) {
+    for (int i = 0; i < 8; i++) cm[i] = mask8(t->cols[perm[i]] & cmask);
+}
+
+/* Row r of the 8 tiles (columns 0..7, zero outside the masks), transposed: d[c] lane i =
+ * column c of tile perm[i]. */
 static inline void tiles_rows(const float *x, ptrdiff_t rs, const fc_wino_tiles *t,
-                              const int *perm, uint32_t cmask, int r, __m256 d[8]) {
+                              const int *perm, const __m256i cm[8], int r, __m256 d[8]) {
     for (int i = 0; i < 8; i++) {
         const int l = perm[i];
-        const uint32_t bits = ((t->rows[l] >> r) & 1) ? t->cols[l] & cmask : 0;
-        d[i] = _mm256_maskload_ps(x + t->off[l] + r * rs, mask8(bits));
+        const __m256i rv = _mm256_set1_epi32(-(int)((t->rows[l] >> r) & 1));
+        d[i] = _mm256_maskload_ps(x + t->off[l] + r * rs, _mm256_and_si256(cm[i], rv));
     }
     fc_transpose8(d);
 }
@@ -113,9 +119,11 @@ void fc_f32_wino_in_run_4x4__avx2_fma(const float *x, ptrdiff_t rs, const fc_win
 void fc_f32_wino_in_tiles_4x4__avx2_fma(const float *x, ptrdiff_t rs, const fc_wino_tiles *tl,
                                         float *v, size_t vs) {
     __m256 t[6][6];
+    __m256i cm[8];
+    tiles_masks(tl, PERM4, 0x3f, cm);
     for (int r = 0; r < 6; r++) {
         __m256 d[8];
-        tiles_rows(x, rs, tl, PERM4, 0x3f, r, d);
+        tiles_rows(x, rs, tl, PERM4, cm, r, d);
         in1d_4(d, t[r]);
     }
     in_cols_4(t, v, vs);
@@ -228,9 +236,11 @@ void fc_f32_wino_in_run_2x2__avx2_fma(const float *x, ptrdiff_t rs, const fc_win
 void fc_f32_wino_in_tiles_2x2__avx2_fma(const float *x, ptrdiff_t rs, const fc_wino_tiles *tl,
                                         float *v, size_t vs) {
     __m256 t[4][4];
+    __m256i cm[8];
+    tiles_masks(tl, PERM2, 0xf, cm);
     for (int r = 0; r < 4; r++) {
         __m256 d[8];
-        tiles_rows(x, rs, tl, PERM2, 0xf, r, d);
+        tiles_rows(x, rs, tl, PERM2, cm, r, d);
         in1d_2(d, t[r]);
     }
     in_cols_2(t, v, vs);
