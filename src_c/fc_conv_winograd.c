@@ -72,6 +72,20 @@ typedef struct {
 
 static int tile_m(fc_conv_algo a) { return a == FC_CONV_WINOGRAD2 ? 2 : 4; }
 
+/* kernel KIND (in_tiles, in_run, out_tiles, out_run) of ISA suffix SUF for tile size m */
+#define WINO_PICK(m, KIND, SUF) \
+    ((m) == 2 ? fc_f32_wino_##KIND##_2x2__##SUF : fc_f32_wino_##KIND##_4x4__##SUF)
+#define WINO_KERNELS(w, m, SUF)                      \
+    do {                                             \
+        (w)->in_tiles = WINO_PICK(m, in_tiles, SUF);   \
+        (w)->out_tiles = WINO_PICK(m, out_tiles, SUF); \
+    } while (0)
+#define WINO_RUN_KERNELS(w, m, SUF)                \
+    do {                                           \
+        (w)->in_run = WINO_PICK(m, in_run, SUF);   \
+        (w)->out_run = WINO_PICK(m, out_run, SUF); \
+    } while (0)
+
 static void get_impl(fc_isa isa, int m, wino_impl *w) {
     w->m = m;
     w->n = m + 2;
@@ -79,22 +93,20 @@ static void get_impl(fc_isa isa, int m, wino_impl *w) {
     w->lanes = 8;
     w->run_masked = 0;
     if (isa == FC_ISA_AVX512) {
-        /* 16 tiles per zmm (measured against the AVX2 transforms on this ISA: see the
-         * header of kernels/avx512/fc_f32_winograd__avx512.c) */
+        /* 16 tiles per zmm. Against the 8-lane AVX2 transforms with the same AVX-512
+         * GEMM (`perf record` samples outside the GEMM micro-kernels / inside, 1 thread):
+         * 64->64 224x224 1.06-1.14 vs 1.27-1.34; 512->512 14x14 winograd2 0.23-0.30 vs
+         * 0.33-0.35; 128->128 112x112 0.53-0.57 vs 0.56-0.60; 512->512 28x28 alike
+         * (0.69-0.76 vs 0.66-0.73) */
         w->lanes = 16;
         w->run_masked = 1;
-        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__avx512 : fc_f32_wino_in_tiles_4x4__avx512;
-        w->in_run = m == 2 ? fc_f32_wino_in_run_2x2__avx512 : fc_f32_wino_in_run_4x4__avx512;
-        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__avx512 : fc_f32_wino_out_tiles_4x4__avx512;
-        w->out_run = m == 2 ? fc_f32_wino_out_run_2x2__avx512 : fc_f32_wino_out_run_4x4__avx512;
+        WINO_KERNELS(w, m, avx512);
+        WINO_RUN_KERNELS(w, m, avx512);
     } else if (isa != FC_ISA_SCALAR) {
-        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__avx2_fma : fc_f32_wino_in_tiles_4x4__avx2_fma;
-        w->in_run = m == 2 ? fc_f32_wino_in_run_2x2__avx2_fma : fc_f32_wino_in_run_4x4__avx2_fma;
-        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__avx2_fma : fc_f32_wino_out_tiles_4x4__avx2_fma;
-        w->out_run = m == 2 ? fc_f32_wino_out_run_2x2__avx2_fma : fc_f32_wino_out_run_4x4__avx2_fma;
+        WINO_KERNELS(w, m, avx2_fma);
+        WINO_RUN_KERNELS(w, m, avx2_fma);
     } else {
-        w->in_tiles = m == 2 ? fc_f32_wino_in_tiles_2x2__scalar : fc_f32_wino_in_tiles_4x4__scalar;
-        w->out_tiles = m == 2 ? fc_f32_wino_out_tiles_2x2__scalar : fc_f32_wino_out_tiles_4x4__scalar;
+        WINO_KERNELS(w, m, scalar);
         w->in_run = NULL;
         w->out_run = NULL;
     }
@@ -550,7 +562,8 @@ static void run_thread(wino_ctx *c, int tid, int nth) {
     if (c->g.priv) {
         char *buf = c->bufs + (size_t)tid * pair;
         const size_t lo = FC_MIN(n, FC_ROUND_UP(n * (size_t)tid / (size_t)nth, (size_t)LANES_MAX));
-        const size_t hi = FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES_MAX));
+        const size_t hi =
+            FC_MIN(n, FC_ROUND_UP(n * (size_t)(tid + 1) / (size_t)nth, (size_t)LANES_MAX));
         for (size_t t0 = lo; t0 < hi; t0 += Tb)
             run_block(c, t0, FC_MIN(Tb, hi - t0), 0, 1, (float *)(void *)buf,
                       (float *)(void *)(buf + c->g.vbytes));

@@ -187,7 +187,8 @@ void fc_f32_wino_out_tiles_4x4__avx2_fma(const float *mv, size_t ms, const float
         for (int i = 0; i < 8; i++) {
             const int l = PERM4[i];
             const uint32_t bits = ((tl->rows[l] >> r) & 1) ? tl->cols[l] : 0;
-            const __m128 h = i < 4 ? _mm256_castps256_ps128(z[i]) : _mm256_extractf128_ps(z[i - 4], 1);
+            const __m128 h =
+                i < 4 ? _mm256_castps256_ps128(z[i]) : _mm256_extractf128_ps(z[i - 4], 1);
             _mm_maskstore_ps(y + tl->off[l] + r * rs, mask4(bits), h);
         }
     }

@@ -3,7 +3,8 @@
  * scalar file (Lavin and Gray 2015), the same operations as the AVX2 file's.
  *
  * Against the AVX2 kernels (8 tiles): half the transform instructions per tile, and each
- * point's 16 floats are one whole 64-byte line of the GEMM's 32-wide B panel.
+ * point's 16 floats are one whole 64-byte line of the GEMM's 32-wide B panel (measured
+ * in fc_conv_winograd.c, get_impl).
  *  - Runs (16 tiles side by side): the row span is loaded with masks ([clo, chi) inside
  *    the image, so border runs need no padded copy) and de-interleaved with two-source
  *    permutes (vpermt2ps); columns m, m+1 of tile l are columns 0, 1 of tile l+1, one
@@ -118,8 +119,10 @@ static inline void in_cols_4(V t[6][6], float *v, size_t vs) {
 void fc_f32_wino_in_run_4x4__avx512(const float *x, ptrdiff_t rs, const fc_wino_run *tr,
                                     float *v, size_t vs) {
     /* a[k] = floats 16k .. 16k+15 of the span (tiles 4k .. 4k+3), e = floats 64, 65 */
-    const __m512i lo01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-    const __m512i hi01 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i lo01 =
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i hi01 =
+        _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     __mmask16 ka[4];
     for (int k = 0; k < 4; k++) ka[k] = span16(tr->clo - 16 * k, tr->chi - 16 * k);
     const __mmask16 ke = span16(tr->clo - 64, tr->chi - 64);
@@ -130,7 +133,8 @@ void fc_f32_wino_in_run_4x4__avx512(const float *x, ptrdiff_t rs, const fc_wino_
         const V e = _mm512_maskz_loadu_ps(row_mask(tr->rows, r, ke & 3), a + 64);
         for (int h = 0; h < 2; h++) {
             const V a0 = _mm512_maskz_loadu_ps(row_mask(tr->rows, r, ka[2 * h]), a + 32 * h);
-            const V a1 = _mm512_maskz_loadu_ps(row_mask(tr->rows, r, ka[2 * h + 1]), a + 32 * h + 16);
+            const V a1 =
+                _mm512_maskz_loadu_ps(row_mask(tr->rows, r, ka[2 * h + 1]), a + 32 * h + 16);
             /* columns 0|1 and 2|3 of tiles 8h .. 8h+7 */
             w01[h] = _mm512_permutex2var_ps(a0, lo01, a1);
             w23[h] = _mm512_permutex2var_ps(a0, hi01, a1);
@@ -188,8 +192,10 @@ void fc_f32_wino_out_run_4x4__avx512(const float *mv, size_t ms, const float *bi
                                      float *y, ptrdiff_t rs, const fc_wino_run *tr) {
     /* out[k] = output floats 16k .. 16k+15 of the row (tiles 4k .. 4k+3): from
      * c01 = columns 0|1 and c23 = columns 2|3 of 8 tiles */
-    const __m512i ilo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const __m512i ihi = _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+    const __m512i ilo =
+        _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i ihi =
+        _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
     __mmask16 ka[4];
     for (int k = 0; k < 4; k++) ka[k] = span16(tr->clo - 16 * k, tr->chi - 16 * k);
     V o[4][4];
@@ -198,12 +204,13 @@ void fc_f32_wino_out_run_4x4__avx512(const float *mv, size_t ms, const float *bi
         if (!((tr->rows >> r) & 1)) continue;
         const V *e = o[r];
         float *dst = y + tr->off + r * rs;
-        for (int h = 0; h < 2; h++) {
-            const int im = h ? 0xEE : 0x44;
-            const V c01 = h ? _mm512_shuffle_f32x4(e[0], e[1], 0xEE) : _mm512_shuffle_f32x4(e[0], e[1], 0x44);
-            const V c23 = h ? _mm512_shuffle_f32x4(e[2], e[3], 0xEE) : _mm512_shuffle_f32x4(e[2], e[3], 0x44);
-            (void)im;
-            _mm512_mask_storeu_ps(dst + 32 * h, ka[2 * h], _mm512_permutex2var_ps(c01, ilo, c23));
+        for (int h = 0; h < 2; h++) { /* tiles 8h .. 8h+7 */
+            const V c01 = h ? _mm512_shuffle_f32x4(e[0], e[1], 0xEE)
+                            : _mm512_shuffle_f32x4(e[0], e[1], 0x44);
+            const V c23 = h ? _mm512_shuffle_f32x4(e[2], e[3], 0xEE)
+                            : _mm512_shuffle_f32x4(e[2], e[3], 0x44);
+            _mm512_mask_storeu_ps(dst + 32 * h, ka[2 * h],
+                                  _mm512_permutex2var_ps(c01, ilo, c23));
             _mm512_mask_storeu_ps(dst + 32 * h + 16, ka[2 * h + 1],
                                   _mm512_permutex2var_ps(c01, ihi, c23));
         }
@@ -242,8 +249,10 @@ static inline void in_cols_2(V t[4][4], float *v, size_t vs) {
 
 void fc_f32_wino_in_run_2x2__avx512(const float *x, ptrdiff_t rs, const fc_wino_run *tr,
                                     float *v, size_t vs) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __mmask16 k0 = span16(tr->clo, tr->chi), k1 = span16(tr->clo - 16, tr->chi - 16);
     const __mmask16 ke = span16(tr->clo - 32, tr->chi - 32);
     V t[4][4];
@@ -300,8 +309,10 @@ static inline void out_core_2(const float *mv, size_t ms, const float *bias, int
 
 void fc_f32_wino_out_run_2x2__avx512(const float *mv, size_t ms, const float *bias, int relu,
                                      float *y, ptrdiff_t rs, const fc_wino_run *tr) {
-    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i ilo =
+        _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __mmask16 k0 = span16(tr->clo, tr->chi), k1 = span16(tr->clo - 16, tr->chi - 16);
     V o[2][2];
     out_core_2(mv, ms, bias, relu, o);

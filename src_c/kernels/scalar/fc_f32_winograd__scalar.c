@@ -1,6 +1,7 @@
 /* Portable Winograd transforms, F(2x2, 3x3) and F(4x4, 3x3), one tile (lane) at a time
- * in natural tile order, tiles form only. Contract: fc_winograd_kernels.h. Matrices B^T and A^T from
- * Lavin and Gray (2015); each 2-D transform is the 1-D one over rows, then over columns. */
+ * in natural tile order, the tiles form only. Contract: fc_winograd_kernels.h. Matrices
+ * B^T and A^T from Lavin and Gray (2015); each 2-D transform is the 1-D one over rows,
+ * then over columns. */
 #include "fc_winograd_kernels.h"
 
 #define LANES 8
