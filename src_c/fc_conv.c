@@ -80,15 +80,22 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
 }
 
 /* Winograd's multiplications per direct one: 9 taps per output pixel against n*n points
- * per tile, the tiles rounded up to whole GEMM panels of the active ISA (16 columns
- * under avx2, 32 under avx512: VGG-16's 14x14 maps give 16 F(4x4) tiles, a full avx2
- * panel but half an avx512 one, where F(2x2)'s 49 tiles in 2 panels win: measured
- * 14x14x512 avx512, 1 thread, GFLOP/s direct / im2col / winograd / winograd2 =
- * 87 / 77 / 89 / 101 and 87 / 79 / 90 / 104 in two runs). */
+ * per tile, the tiles rounded up to the GEMM columns the driver computes
+ * (fc_wino_gemm_cols: whole panels of the active ISA, 16 columns under avx2 and 32 under
+ * avx512, or half a panel for a last one at most half full). Since the driver computes
+ * 16 F(4x4) tiles as half an avx512 panel (2026-12-02), F(4x4) wins VGG-16's 14x14 maps at
+ * batch 1 and F(2x2) CIFAR's 8x8 ones; prepacked, 1 thread, batch 1, medians of 41 (9)
+ * interleaved calls on a loaded machine, ms direct / im2col / winograd / winograd2:
+ *   VGG-16 conv5_1 14x14x512:      10.57 / 11.52 / 4.56 / 8.89  (was F(2x2))
+ *   CIFAR conv2_1 16x16, 64->128:  0.311 / 0.337 / 0.181 / 0.214 (was F(2x2))
+ *   CIFAR conv2_2 16x16x128:       0.595 / 0.658 / 0.322 / 0.386 (was F(2x2))
+ *   CIFAR conv3_1 8x8, 128->256:   0.330 / 0.326 / 0.472 / 0.267 (was im2col)
+ *   CIFAR conv3_2 8x8x256:         0.641 / 0.672 / 0.883 / 0.487 (was im2col)
+ *   CIFAR conv4_x 4x4, 2x2: unchanged (im2col / direct), Winograd 1.7-12x slower. */
 static double wino_gain(const fc_conv2d_params *p, int64_t m) {
     const int64_t nr = (int64_t)fc_sgemm_nr(fc_active_isa());
     const int64_t tiles = p->batch * ((p->out_h + m - 1) / m) * ((p->out_w + m - 1) / m);
-    const int64_t cols = (tiles + nr - 1) / nr * nr;
+    const int64_t cols = (int64_t)fc_wino_gemm_cols((size_t)tiles, (size_t)nr);
     return 9.0 * (double)(p->batch * p->out_h * p->out_w) / ((double)((m + 2) * (m + 2)) *
                                                               (double)(cols > 0 ? cols : nr));
 }

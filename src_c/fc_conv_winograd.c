@@ -432,30 +432,43 @@ static inline void team_barrier(int nth) {
 #endif
 }
 
+/* Item `it` of a transform phase over `ngroups` groups x `nch` channels, ordered (panel,
+ * channel, group of the panel) with gpp groups per panel (fewer in a last, partial one):
+ * its panel q, channel ch and group g. The groups of a panel are innermost so that each
+ * point's row of a panel (nr floats, whole cache lines) of V is written, and of M read,
+ * in one go; with the channel innermost every line went half at a time, an eviction
+ * apart (`perf`: 15% of VGG-16 conv1_2 in the input transform). */
+static void item_at(size_t it, size_t nch, size_t gpp, size_t ngroups, size_t *q, size_t *ch,
+                    size_t *g) {
+    const size_t qq = it / (nch * gpp), gl = FC_MIN(gpp, ngroups - qq * gpp);
+    const size_t r = it - qq * nch * gpp;
+    *q = qq;
+    *ch = r / gl;
+    *g = qq * gpp + r % gl;
+}
+
 /* The block of `valid` tiles from tile t0 (a multiple of 8) by thread tid of a team of
  * nth sharing the buffers V, M. */
 static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, float *V,
                       float *M) {
     const fc_conv2d_params *p = c->p;
     const int64_t Ci = p->in_channels, Co = p->out_channels;
-    const size_t T = c->g.T, nr = c->nr;
-    const size_t ncols = FC_ROUND_UP(valid, nr);  /* whole panels; extra lanes are zero */
+    const size_t T = c->g.T, nr = c->nr, gpp = nr / LANES;
+    /* GEMM columns (extra lanes zero): 16 tiles (a 14x14 map with F(4x4) at batch 1) cost
+     * 16 columns under avx512, not 32 */
+    const size_t ncols = fc_wino_gemm_cols(valid, nr);
     const size_t gin = ncols / LANES, gout = cdiv(valid, LANES);
     const size_t vs = (size_t)Ci * T, msz = (size_t)Co * T;
-    size_t lo, hi, it, cur = SIZE_MAX;
-    /* 1. input transform: items (panel, channel, group of the panel), the nr/8 groups
-     * of a panel innermost, so that each point's row of the panel (nr floats, whole
-     * cache lines) is written in one go; with the channel innermost, every line was
-     * written half at a time, an eviction apart (`perf`: 15% of VGG-16 conv1_2). */
-    const size_t gpp = nr / LANES;
-    tile_group tgs[WINO_T_GRAIN / LANES]; /* nr divides WINO_T_GRAIN (supports) */
+    size_t lo, hi, it, q, ch, gi, cur = SIZE_MAX;
+    tile_group tgs[WINO_T_GRAIN / LANES]; /* the groups of one panel (nr | WINO_T_GRAIN) */
+
+    /* 1. input transform */
     split_range(gin * (size_t)Ci, (size_t)nth, (size_t)tid, &lo, &hi);
     for (it = lo; it < hi; it++) {
-        const size_t q = it / ((size_t)Ci * gpp), rem = it % ((size_t)Ci * gpp);
-        const size_t ci = rem / gpp, gq = rem % gpp;
+        item_at(it, (size_t)Ci, gpp, gin, &q, &ch, &gi);
         if (q != cur) {
             cur = q;
-            for (size_t k = 0; k < gpp; k++) {
+            for (size_t k = 0; k < gpp && q * gpp + k < gin; k++) {
                 const size_t ck = (q * gpp + k) * LANES;
                 if (ck < valid) {
                     group_at(c, t0 + ck, &tgs[k]);
@@ -465,7 +478,8 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
                 }
             }
         }
-        input_group(c, &tgs[gq], (int64_t)ci, V + q * (size_t)Ci * nr + ci * nr + gq * LANES, vs);
+        input_group(c, &tgs[gi - q * gpp], (int64_t)ch,
+                    V + q * (size_t)Ci * nr + ch * nr + (gi - q * gpp) * LANES, vs);
     }
     team_barrier(nth);
 
@@ -486,21 +500,17 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
     }
     team_barrier(nth);
 
-    /* 3. output transform: items (panel, channel, group of the panel), as in 1, so that
-     * each point's row of M is read whole cache lines at a time */
-    const size_t pout = cdiv(gout, gpp);
-    split_range(pout * (size_t)Co * gpp, (size_t)nth, (size_t)tid, &lo, &hi);
+    /* 3. output transform, in the same order */
+    split_range(gout * (size_t)Co, (size_t)nth, (size_t)tid, &lo, &hi);
     cur = SIZE_MAX;
     for (it = lo; it < hi; it++) {
-        const size_t q = it / ((size_t)Co * gpp), rem = it % ((size_t)Co * gpp);
-        const size_t co = rem / gpp, gi = q * gpp + rem % gpp;
-        if (gi >= gout) continue;  /* lanes past the last tile */
+        item_at(it, (size_t)Co, gpp, gout, &q, &ch, &gi);
         if (q != cur) {
             cur = q;
             for (size_t k = 0; k < gpp && q * gpp + k < gout; k++)
                 group_at(c, t0 + (q * gpp + k) * LANES, &tgs[k]);
         }
-        output_group(c, &tgs[rem % gpp], (int64_t)co, M + co * T + gi * LANES, msz);
+        output_group(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * LANES, msz);
     }
 }
 
