@@ -86,7 +86,8 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
  * 16 F(4x4) tiles as half an avx512 panel (2026-12-02), F(4x4) wins VGG-16's 14x14 maps at
  * batch 1 and F(2x2) CIFAR's 8x8 ones; prepacked, 1 thread, batch 1, medians of 41 (9)
  * interleaved calls on a loaded machine, ms direct / im2col / winograd / winograd2:
- *   VGG-16 conv5_1 14x14x512:      10.57 / 11.52 / 4.56 / 8.89  (was F(2x2))
+ *   VGG-16 conv5_1 14x14x512:      10.57 / 11.52 / 4.56 / 8.89  (was F(2x2)); with the
+ *                                  weights evicted before each call F(4x4) 4.49, F(2x2) 5.14
  *   CIFAR conv2_1 16x16, 64->128:  0.311 / 0.337 / 0.181 / 0.214 (was F(2x2))
  *   CIFAR conv2_2 16x16x128:       0.595 / 0.658 / 0.322 / 0.386 (was F(2x2))
  *   CIFAR conv3_1 8x8, 128->256:   0.330 / 0.326 / 0.472 / 0.267 (was im2col)
