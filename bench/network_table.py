@@ -803,7 +803,8 @@ def ov_header(ctx):
                      f"{props.get('ENABLE_HYPER_THREADING')}, SCHEDULING_CORE_TYPE "
                      f"{props.get('SCHEDULING_CORE_TYPE')}, CPU_DENORMALS_OPTIMIZATION "
                      f"{props.get('CPU_DENORMALS_OPTIMIZATION')}; runtime kernel "
-                     f"precisions: {rp}")
+                     f"precisions: {rp}; kernels: "
+                     f"{_precisions_text(props.get('runtime_primitives'))}")
     return lines
 
 

@@ -243,25 +243,32 @@ def _ov_str(v) -> str:
 
 def openvino_properties(compiled) -> Dict[str, object]:
     """What the compiled model says it runs with: OPENVINO_REPORTED as text, and
-    "runtime_precisions": {layer type: sorted precisions} of its compute layers from
-    the runtime model (the kernels actually chosen, not just the hint)."""
+    "runtime_precisions" / "runtime_primitives": {layer type: sorted precisions /
+    kernel names (e.g. brgconv_avx512_f32)} of its compute layers from the runtime model
+    (the kernels actually chosen, not just the hint)."""
     out: Dict[str, object] = {}
     for k in OPENVINO_REPORTED:
         try:
             out[k] = _ov_str(compiled.get_property(k))
         except Exception as e:          # a property this version does not have
             out[k] = f"n/a ({type(e).__name__})"
-    precs: Dict[str, set] = {}
+    found: Dict[str, Dict[str, set]] = {"runtimePrecision": {}, "primitiveType": {}}
     try:
         for op in compiled.get_runtime_model().get_ordered_ops():
             info = op.get_rt_info()
             kind = info["layerType"].astype(str) if "layerType" in info else None
-            if kind in _OV_COMPUTE_LAYERS and "runtimePrecision" in info:
-                precs.setdefault(kind, set()).add(info["runtimePrecision"].astype(str))
+            if kind not in _OV_COMPUTE_LAYERS:
+                continue
+            for key, per in found.items():
+                if key in info:
+                    per.setdefault(kind, set()).add(info[key].astype(str))
     except Exception as e:
-        out["runtime_precisions"] = f"n/a ({type(e).__name__}: {e})"
+        out["runtime_precisions"] = out["runtime_primitives"] = \
+            f"n/a ({type(e).__name__}: {e})"
     else:
-        out["runtime_precisions"] = {k: sorted(v) for k, v in sorted(precs.items())}
+        for name, key in (("runtime_precisions", "runtimePrecision"),
+                          ("runtime_primitives", "primitiveType")):
+            out[name] = {k: sorted(v) for k, v in sorted(found[key].items())}
     return out
 
 
