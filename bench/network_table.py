@@ -544,6 +544,7 @@ def render_ov_default(ctx):
                              f_ratio(v["median_s"] / d["fastconv"]["median_s"]),
                              props.get("INFERENCE_PRECISION_HINT", "?"),
                              _precisions_text(props.get("runtime_precisions")),
+                             _precisions_text(props.get("runtime_primitives")),
                              f"{d[f'max_rel_diff_{OV_DEFAULT}']:.1e}"])
     if not rows:
         return
@@ -552,7 +553,7 @@ def render_ov_default(ctx):
     say("")
     say(table(["network", "batch", "threads", "OV default ms", "OV f32 ms",
                "OV f32 / OV default", "fastconv/OV default", "precision hint in effect",
-               "kernel precisions", "max rel diff vs fastconv"], rows, left=1))
+               "kernel precisions", "kernels", "max rel diff vs fastconv"], rows, left=1))
     say("")
     say("Timed in the same interleaved trials as the table above, compiled with the same "
         "config except INFERENCE_PRECISION_HINT (left to OpenVINO). Not float32: on a CPU "

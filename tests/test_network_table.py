@@ -108,7 +108,7 @@ def test_main_without_openvino_says_not_installed(nt, monkeypatch, capsys, tmp_p
 
 
 def test_openvino_runner_matches_fastconv(nt):
-    ov = pytest.importorskip("openvino", reason="OpenVINO is optional (the openvino extra)")
+    ov = pytest.importorskip("openvino", reason="openvino not installed (optional: the openvino extra)")
     pytest.importorskip("onnx")
     model = _tiny(fc)
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8), dtype=np.float32)
