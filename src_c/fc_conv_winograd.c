@@ -434,11 +434,12 @@ static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, co
 /* output_group with the 2x2 stride-2 max pool fused (floor mode: an odd last row or
  * column of the conv output belongs to no window and is never computed into y). Pooled
  * row ph of tile (ty, tx) comes from conv rows 2 ph, 2 ph + 1 of the same tile, because
- * the tile's origin (ty m, tx m) is even. Interior groups run the ISA's pooled output
- * kernel straight into y; the others (tiles across a row end, an image or the batch, or
- * overhanging the pooled map) pool the plain kernel's rows from a local buffer, with the
- * same fc_nanmax_f32 in the same order, so every output has the same bits either way and
- * equals fc_max_pool2d of the unpooled conv. */
+ * the tile's origin (ty m, tx m) is even. With a pooled output kernel (AVX2): interior
+ * groups run it straight into y, the others (tiles across a row end, an image or the
+ * batch, or overhanging the pooled map; every group on maps under 8 tiles wide) into a
+ * local buffer whose valid part is copied, tile by tile. Without one (scalar), the plain
+ * kernel's rows are pooled from a local buffer with the same fc_nanmax_f32 in the same
+ * order. Either way every output has the bits of fc_max_pool2d of the unpooled conv. */
 static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t co,
                                const float *mv, size_t ms) {
     const fc_conv2d_params *p = c->p;
@@ -447,19 +448,27 @@ static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t 
     const float *bias = c->bias ? c->bias + co : NULL;
     const tile_pos *t0 = &tg->pos[0];
     const int64_t ph0 = t0->ty * h, pw0 = t0->tx * h;
-    if (c->k.outp && tg->row_run && ph0 + h <= Hp && pw0 + LANES * h <= Wp) {
-        float *dst = c->y + ((t0->img * p->out_channels + co) * Hp + ph0) * Wp + pw0;
-        c->k.outp(mv, ms, bias, p->relu, dst, (size_t)Wp);
-        return;
-    }
     float loc[4][LANES * 4];
-    c->k.out(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    if (c->k.outp) {
+        if (tg->row_run && ph0 + h <= Hp && pw0 + LANES * h <= Wp) {
+            float *dst = c->y + ((t0->img * p->out_channels + co) * Hp + ph0) * Wp + pw0;
+            c->k.outp(mv, ms, bias, p->relu, dst, (size_t)Wp);
+            return;
+        }
+        c->k.outp(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    } else {
+        c->k.out(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    }
     for (size_t l = 0; l < tg->nvalid; l++) {
         const tile_pos *tp = &tg->pos[l];
         const int64_t ph = tp->ty * h, pw = tp->tx * h;
         const int64_t rows = FC_MIN((int64_t)h, Hp - ph), cols = FC_MIN((int64_t)h, Wp - pw);
         float *dst = c->y + ((tp->img * p->out_channels + co) * Hp + ph) * Wp + pw;
         for (int64_t r = 0; r < rows; r++) {
+            if (c->k.outp) { /* pooled row r of tile l at loc[r][h l] */
+                for (int64_t j = 0; j < cols; j++) dst[r * Wp + j] = loc[r][h * l + j];
+                continue;
+            }
             const float *a = &loc[2 * r][m * l], *b = &loc[2 * r + 1][m * l];
             for (int64_t j = 0; j < cols; j++)
                 dst[r * Wp + j] = fc_nanmax_f32(fc_nanmax_f32(a[2 * j], b[2 * j]),
