@@ -1,8 +1,10 @@
 """Conv + ReLU + 2x2 max pool fused (plan.ConvStep maxpool2) against the same model with
 the fusion off (Model.fuse_pool = False): whole VGG-16 (224x224) and, per fused step,
 its time against the conv step + pool step it replaces. Two models, trials interleaved
-(round by round, whole network then every step once), medians in ms.
-    python scripts/bench_pool_fusion.py [--threads 1] [--rounds 9] [--batch 1]
+(round by round, whole network then every step once, the order swapped every round),
+medians in ms. --cpu-time (1 thread) times by the calling thread's CPU time, which a
+shared machine disturbs less.
+    python scripts/bench_pool_fusion.py [--threads 1] [--rounds 9] [--batch 1] [--cpu-time]
 """
 import sys
 from pathlib import Path
@@ -26,7 +28,12 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by the calling thread's CPU time (needs --threads 1)")
     args = ap.parse_args()
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time measures one thread: use --threads 1")
+    clock = time.thread_time if args.cpu_time else time.perf_counter
     fc.set_num_threads(args.threads)
     print("uptime:", os.popen("uptime").read().strip())
     fused = models.vgg16()
@@ -38,17 +45,22 @@ def main():
     key = x.shape[0]
     whole = {"fused": [], "unfused": []}
     steps = {"fused": {}, "unfused": {}}
-    for _ in range(args.rounds):
-        for name, m in (("fused", fused), ("unfused", plain)):
-            t = time.perf_counter()
+    if args.cpu_time:  # plan.profile times with time.perf_counter: give it the CPU clock
+        import fastconv.plan as plan_mod
+        plan_mod.time = type("clock", (), {"perf_counter": staticmethod(time.thread_time)})
+    for r in range(args.rounds):
+        pair = (("fused", fused), ("unfused", plain))
+        pair = pair if r % 2 == 0 else pair[::-1]
+        for name, m in pair:
+            t = clock()
             m(x)
-            whole[name].append(time.perf_counter() - t)
-        for name, m in (("fused", fused), ("unfused", plain)):
+            whole[name].append(clock() - t)
+        for name, m in pair:
             for label, ts in m.plan.profile({"input": x}, key, 1).items():
                 steps[name].setdefault(label, []).extend(ts)
     med = {n: {lb: statistics.median(v) for lb, v in s.items()} for n, s in steps.items()}
     print(f"\nVGG-16 batch {args.batch}, {args.threads} thread(s), medians of {args.rounds} "
-          f"interleaved rounds")
+          f"interleaved rounds" + (" (thread CPU time)" if args.cpu_time else ""))
     for n in ("fused", "unfused"):
         print(f"  whole network {n:8s} median {1e3 * statistics.median(whole[n]):8.1f} ms"
               f"   min {1e3 * min(whole[n]):8.1f} ms")
