@@ -469,10 +469,14 @@ def conv2d_pack(tuple x_shape, w, bias, stride, pads, dilation, int64_t groups,
     return blob, _ALGO_NAMES[int(fc_conv2d_packed_algo(dst, nbytes))]
 
 
-cdef size_t _run_workspace_size(fc_conv2d_params *p, cnp.ndarray BL) except? 0:
+cdef size_t _run_workspace_size(fc_conv2d_params *p, cnp.ndarray BL, bint maxpool2) except? 0:
     cdef size_t nbytes
-    cdef fc_status st = fc_conv2d_run_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0],
-                                                     &nbytes)
+    cdef fc_status st
+    if maxpool2:
+        st = fc_conv2d_run_maxpool2_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0],
+                                                   &nbytes)
+    else:
+        st = fc_conv2d_run_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0], &nbytes)
     if st == FC_EINVAL:
         raise ValueError("conv2d_run: the packed weights do not match this call (another "
                          "weight shape, or packed for another ISA): pack them again")
@@ -486,24 +490,35 @@ cdef cnp.ndarray _blob(object blob):
     return blob
 
 
+cdef int _check_maxpool2(fc_conv2d_params *p, bint maxpool2) except -1:
+    if maxpool2 and (p.out_h < 2 or p.out_w < 2):
+        raise ShapeError(f"conv2d_run: maxpool2 needs a conv output of at least 2x2 for a "
+                         f"2x2 window, got {p.out_h}x{p.out_w}")
+    return 0
+
+
 def conv2d_run_workspace_bytes(tuple x_shape, blob, tuple w_shape, stride, pads, dilation,
-                               int64_t groups, num_threads=None):
+                               int64_t groups, num_threads=None, *, bint maxpool2=False):
     """Bytes of scratch memory a conv2d_run call with these shapes, this blob (and team
-    size) uses."""
+    size) and this maxpool2 uses."""
     cdef cnp.ndarray BL = _blob(blob)
     cdef fc_conv2d_params p
     _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_check(&p), "conv2d")
-    return _run_workspace_size(&p, BL)
+    _check_maxpool2(&p, maxpool2)
+    return _run_workspace_size(&p, BL, maxpool2)
 
 
 def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
-               bint relu=False, num_threads=None, *, out=None, workspace=None):
+               bint relu=False, num_threads=None, *, out=None, workspace=None,
+               bint maxpool2=False):
     """y = conv2d(x, the packed weights and bias of blob) (then ReLU); w_shape is the shape
     of the weights that were packed. Fails with ValueError if the blob does not match
     (another weight shape, or packed for another ISA). out: the [N,Co,Ho,Wo] result
-    array; workspace: conv2d_run_workspace_bytes(...) bytes at least."""
+    array; workspace: conv2d_run_workspace_bytes(...) bytes at least. maxpool2: then a
+    2x2 stride-2 max pool (no padding, floor mode) in the same call, out [N,Co,Ho//2,
+    Wo//2]; bit for bit max_pool2d of the unpooled result (fc_conv2d_run_maxpool2)."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), Y, ws, BL
     cdef fc_conv2d_params p
     cdef size_t nbytes, pbytes
@@ -518,9 +533,11 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     _check(fc_conv2d_check(&p), "conv2d")
     pbytes = BL.shape[0]
     bl = cnp.PyArray_DATA(BL)
-    nbytes = _run_workspace_size(&p, BL)
+    _check_maxpool2(&p, maxpool2)
+    nbytes = _run_workspace_size(&p, BL, maxpool2)
     inputs = (("x", X), ("blob", BL))
-    Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d_run", inputs)
+    Y = _result(out, (p.batch, p.out_channels, p.out_h // 2, p.out_w // 2) if maxpool2 else
+                (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d_run", inputs)
     if p.batch == 0:  # nothing to run: a given workspace is checked, none is allocated
         if workspace is not None:
             _use_workspace(workspace, nbytes, "conv2d_run", inputs + (("out", Y),))
@@ -529,7 +546,10 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     nbytes = ws.shape[0]
     xp, yp, wsp = _ptr(X), _wptr(Y), cnp.PyArray_DATA(ws)
     with nogil:
-        st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
+        if maxpool2:
+            st = fc_conv2d_run_maxpool2(&p, xp, bl, pbytes, yp, wsp, nbytes)
+        else:
+            st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
     _check(st, "conv2d_run")
     return Y
 

@@ -320,3 +320,91 @@ fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *p
     return fc_conv2d_im2col_run(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
                                 workspace_bytes);
 }
+
+/* ---------------------------------------------------------------- conv + 2x2 max pool */
+
+/* The max pool that follows: 2x2 windows, stride 2, no padding, floor mode. */
+static void maxpool2_params(const fc_conv2d_params *p, fc_pool2d_params *q) {
+    q->batch = p->batch;
+    q->channels = p->out_channels;
+    q->in_h = p->out_h;
+    q->in_w = p->out_w;
+    q->kernel_h = q->kernel_w = q->stride_h = q->stride_w = 2;
+    q->pad_top = q->pad_left = q->pad_bottom = q->pad_right = 0;
+    q->dilation_h = q->dilation_w = 1;
+    q->ceil_mode = 0;
+    q->count_include_pad = 0;
+    q->out_h = p->out_h / 2;
+    q->out_w = p->out_w / 2;
+    q->num_threads = p->num_threads;
+}
+
+/* The header of a blob that can run p with the pool after it (NULL: FC_EINVAL), and in
+ * *scratch the bytes of the unpooled map the algorithm needs in the workspace: none for
+ * Winograd, whose tiles hold whole windows and are pooled as they are written; the whole
+ * [batch, Co, out_h, out_w] map (aligned) for the others, which write it and pool it. */
+static fc_status maxpool2_plan(const fc_conv2d_params *p, const void *packed,
+                               size_t packed_bytes, const packed_header **hp, size_t *scratch) {
+    fc_status st = fc_conv2d_check(p);
+    if (st != FC_OK) return st;
+    if (p->out_h < 2 || p->out_w < 2) return FC_ESHAPE; /* no whole window */
+    const packed_header *h = check_blob(p, packed, packed_bytes);
+    if (!h) return FC_EINVAL;
+    *hp = h;
+    *scratch = 0;
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) return FC_OK;
+    const int64_t d[5] = {p->batch, p->out_channels, p->out_h, p->out_w, (int64_t)sizeof(float)};
+    if (fc_count(scratch, 5, d) || fc_align_size(*scratch, scratch)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_run_maxpool2_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                                size_t packed_bytes, size_t *bytes) {
+    const packed_header *h;
+    size_t scratch, run;
+    if (!bytes) return FC_EINVAL;
+    fc_status st = maxpool2_plan(p, packed, packed_bytes, &h, &scratch);
+    if (st != FC_OK) return st;
+    if ((st = fc_conv2d_run_workspace_size(p, packed, packed_bytes, &run)) != FC_OK) return st;
+    if (scratch == 0) {
+        *bytes = run;
+        return FC_OK;
+    }
+    /* + FC_ALIGN: the map is placed at the first aligned byte */
+    if (fc_add_size(run, scratch, bytes) || fc_add_size(*bytes, FC_ALIGN, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_run_maxpool2(const fc_conv2d_params *p, const float *x, const void *packed,
+                                 size_t packed_bytes, float *y, void *workspace,
+                                 size_t workspace_bytes) {
+    const packed_header *h;
+    size_t scratch, need;
+    fc_status st = maxpool2_plan(p, packed, packed_bytes, &h, &scratch);
+    if (st != FC_OK) return st;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !y) return FC_EINVAL;
+    if ((st = fc_conv2d_run_maxpool2_workspace_size(p, packed, packed_bytes, &need)) != FC_OK)
+        return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (scratch == 0) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        const float *wpack = (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES);
+        const float *bpack =
+            (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES + h->wbytes);
+        return fc_conv2d_winograd_run_maxpool2(p, (fc_conv_algo)h->algo, x, wpack,
+                                               h->has_bias ? bpack : NULL, y, workspace,
+                                               workspace_bytes);
+    }
+    /* other algorithms: the conv into the workspace, then the pool (no pass saved, but one
+     * call, and the same bits as the two separate ones) */
+    char *base = (char *)fc_align_ptr(workspace);
+    const size_t used = (size_t)(base - (char *)workspace) + scratch;
+    float *full = (float *)(void *)base;
+    st = fc_conv2d_run(p, x, packed, packed_bytes, full, base + scratch, workspace_bytes - used);
+    if (st != FC_OK) return st;
+    fc_pool2d_params q;
+    maxpool2_params(p, &q);
+    return fc_max_pool2d(&q, full, y);
+}

@@ -65,5 +65,11 @@ fc_status fc_conv2d_winograd_run_workspace_size(const fc_conv2d_params *p, fc_co
 fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
                                  const float *wpack, const float *bias, float *y,
                                  void *workspace, size_t workspace_bytes);
+/* The same run with a 2x2 stride-2 max pool (floor mode) after the bias and ReLU, pooled
+ * tile by tile: y is [batch, Co, out_h / 2, out_w / 2]; same workspace. */
+fc_status fc_conv2d_winograd_run_maxpool2(const fc_conv2d_params *p, fc_conv_algo algo,
+                                          const float *x, const float *wpack,
+                                          const float *bias, float *y, void *workspace,
+                                          size_t workspace_bytes);
 
 #endif

@@ -13,7 +13,9 @@
  *   2. per point t, M_t[Co x T] = U_t[Co x Ci] * V_t[Ci x T] (fc_sgemm_ex, A and B both
  *      pre-packed, one thread per GEMM);
  *   3. output transform Y = A^T M A, bias and ReLU fused, writing only the valid part of
- *      edge tiles.
+ *      edge tiles; or, for fc_conv2d_winograd_run_maxpool2, a 2x2 stride-2 max pool of
+ *      each tile too (output_group_pool2): a tile starts at a multiple of m (even), so it
+ *      holds whole pooling windows and only the pooled quarter is ever written.
  * Threads: either each thread runs its own contiguous range of tiles, block by block,
  * with its own V and M ("private": when there are at least as many blocks as threads;
  * no barriers, which matters on a shared machine), or the team runs every block together:
@@ -28,6 +30,7 @@
  * F(2x2) 7e-7; the points +-2 of F(4x4) amplify rounding by their powers up to 8. */
 #include "fc_conv_internal.h"
 #include "fc_gemm_internal.h"
+#include "fc_pool_kernels.h" /* fc_nanmax_f32: the max pool's NaN rule */
 #include "fc_winograd_kernels.h"
 #include <string.h>
 
@@ -46,6 +49,8 @@ typedef struct {
     int m, n, np;
     fc_wino_in_fn in;
     fc_wino_out_fn out;
+    fc_wino_out_fn outp;  /* out + 2x2 max pool of each tile; NULL: output_group_pool2
+                           * pools out's rows itself */
 } wino_impl;
 
 static int tile_m(fc_conv_algo a) { return a == FC_CONV_WINOGRAD2 ? 2 : 4; }
@@ -59,9 +64,12 @@ static void get_impl(fc_isa isa, int m, wino_impl *w) {
     if (isa != FC_ISA_SCALAR) {
         w->in = m == 2 ? fc_f32_wino_in_2x2__avx2_fma : fc_f32_wino_in_4x4__avx2_fma;
         w->out = m == 2 ? fc_f32_wino_out_2x2__avx2_fma : fc_f32_wino_out_4x4__avx2_fma;
+        w->outp = m == 2 ? fc_f32_wino_out_2x2_maxpool2__avx2_fma
+                         : fc_f32_wino_out_4x4_maxpool2__avx2_fma;
     } else {
         w->in = m == 2 ? fc_f32_wino_in_2x2__scalar : fc_f32_wino_in_4x4__scalar;
         w->out = m == 2 ? fc_f32_wino_out_2x2__scalar : fc_f32_wino_out_4x4__scalar;
+        w->outp = NULL;
     }
 }
 
@@ -268,7 +276,8 @@ typedef struct {
     fc_isa isa;
     size_t nr;
     const float *x, *bias;
-    float *y;
+    float *y;                /* [N, Co, Ho, Wo], or [N, Co, Ho/2, Wo/2] if pool2 */
+    int pool2;               /* 2x2 stride-2 max pool (floor) after the bias and ReLU */
     const char *u;           /* packed U of point t at u + t*ua_bytes */
     char *bufs;              /* nbuf pairs (V, M) */
     int err;                 /* a GEMM failed (never expected: sizes checked up front) */
@@ -422,6 +431,52 @@ static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, co
     }
 }
 
+/* output_group with the 2x2 stride-2 max pool fused (floor mode: an odd last row or
+ * column of the conv output belongs to no window and is never computed into y). Pooled
+ * row ph of tile (ty, tx) comes from conv rows 2 ph, 2 ph + 1 of the same tile, because
+ * the tile's origin (ty m, tx m) is even. With a pooled output kernel (AVX2): interior
+ * groups run it straight into y, the others (tiles across a row end, an image or the
+ * batch, or overhanging the pooled map; every group on maps under 8 tiles wide) into a
+ * local buffer whose valid part is copied, tile by tile. Without one (scalar), the plain
+ * kernel's rows are pooled from a local buffer with the same fc_nanmax_f32 in the same
+ * order. Either way every output has the bits of fc_max_pool2d of the unpooled conv. */
+static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t co,
+                               const float *mv, size_t ms) {
+    const fc_conv2d_params *p = c->p;
+    const int m = c->g.m, h = m / 2;
+    const int64_t Hp = p->out_h / 2, Wp = p->out_w / 2;
+    const float *bias = c->bias ? c->bias + co : NULL;
+    const tile_pos *t0 = &tg->pos[0];
+    const int64_t ph0 = t0->ty * h, pw0 = t0->tx * h;
+    float loc[4][LANES * 4];
+    if (c->k.outp) {
+        if (tg->row_run && ph0 + h <= Hp && pw0 + LANES * h <= Wp) {
+            float *dst = c->y + ((t0->img * p->out_channels + co) * Hp + ph0) * Wp + pw0;
+            c->k.outp(mv, ms, bias, p->relu, dst, (size_t)Wp);
+            return;
+        }
+        c->k.outp(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    } else {
+        c->k.out(mv, ms, bias, p->relu, &loc[0][0], LANES * 4);
+    }
+    for (size_t l = 0; l < tg->nvalid; l++) {
+        const tile_pos *tp = &tg->pos[l];
+        const int64_t ph = tp->ty * h, pw = tp->tx * h;
+        const int64_t rows = FC_MIN((int64_t)h, Hp - ph), cols = FC_MIN((int64_t)h, Wp - pw);
+        float *dst = c->y + ((tp->img * p->out_channels + co) * Hp + ph) * Wp + pw;
+        for (int64_t r = 0; r < rows; r++) {
+            if (c->k.outp) { /* pooled row r of tile l at loc[r][h l] */
+                for (int64_t j = 0; j < cols; j++) dst[r * Wp + j] = loc[r][h * l + j];
+                continue;
+            }
+            const float *a = &loc[2 * r][m * l], *b = &loc[2 * r + 1][m * l];
+            for (int64_t j = 0; j < cols; j++)
+                dst[r * Wp + j] = fc_nanmax_f32(fc_nanmax_f32(a[2 * j], b[2 * j]),
+                                                fc_nanmax_f32(a[2 * j + 1], b[2 * j + 1]));
+        }
+    }
+}
+
 static inline void team_barrier(int nth) {
 #ifdef _OPENMP
     if (nth > 1) {
@@ -510,7 +565,10 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
             for (size_t k = 0; k < gpp && q * gpp + k < gout; k++)
                 group_at(c, t0 + (q * gpp + k) * LANES, &tgs[k]);
         }
-        output_group(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * LANES, msz);
+        if (c->pool2)
+            output_group_pool2(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * LANES, msz);
+        else
+            output_group(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * LANES, msz);
     }
 }
 
@@ -533,7 +591,7 @@ static void run_thread(wino_ctx *c, int tid, int nth) {
 }
 
 static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, const float *x,
-                     const char *u, const float *bias, float *y, char *bufs) {
+                     const char *u, const float *bias, float *y, int pool2, char *bufs) {
     wino_ctx c;
     fc_status st = geometry(p, tile_m(algo), &c.g);
     if (st != FC_OK) return st;
@@ -545,6 +603,7 @@ static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, c
     c.x = x;
     c.bias = bias;
     c.y = y;
+    c.pool2 = pool2;
     c.u = u;
     c.bufs = bufs;
     c.err = 0;
@@ -566,7 +625,20 @@ fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, c
     if (st != FC_OK) return st;
     if (workspace_bytes < need || !workspace) return FC_ENOMEM;
     if (!x || !wpack || !y) return FC_EINVAL;
-    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y,
+    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y, 0,
+               (char *)fc_align_ptr(workspace));
+}
+
+fc_status fc_conv2d_winograd_run_maxpool2(const fc_conv2d_params *p, fc_conv_algo algo,
+                                          const float *x, const float *wpack,
+                                          const float *bias, float *y, void *workspace,
+                                          size_t workspace_bytes) {
+    size_t need;
+    fc_status st = fc_conv2d_winograd_run_workspace_size(p, algo, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (!x || !wpack || !y) return FC_EINVAL;
+    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y, 1,
                (char *)fc_align_ptr(workspace));
 }
 
@@ -583,5 +655,5 @@ fc_status fc_conv2d_winograd(const fc_conv2d_params *p, fc_conv_algo algo, const
     char *base = (char *)fc_align_ptr(workspace);
     const fc_isa isa = fc_active_isa(); /* read once: packing and run agree */
     if ((st = pack_filters(p, &g, isa, w, base)) != FC_OK) return st;
-    return run(p, algo, isa, x, base, bias, y, base + wb);
+    return run(p, algo, isa, x, base, bias, y, 0, base + wb);
 }

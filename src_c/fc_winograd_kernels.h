@@ -21,6 +21,13 @@
  * floats at y + r*rs_y, tile l at y[r*rs_y + m*l + c]. bias: NULL or one value (the
  * output channel's); relu keeps NaN (max(0, NaN) = NaN as elsewhere in fastconv).
  *
+ * Pooled output (the conv + ReLU + 2x2/2 max pool fusion; AVX2 only, the driver pools
+ * a plain output kernel's rows otherwise): the same M and epilogue, then every 2x2
+ * window of each tile (tiles start at multiples of m, so their windows are whole) is
+ * reduced to m/2 x m/2 maxima, in the order of fastconv's max pool: fc_nanmax_f32 over
+ * (r0 c0, r1 c0) and (r0 c1, r1 c1), then of the two (fc_pool_kernels.h). Pooled row r
+ * (r < m/2) is written as 8*m/2 floats at y + r*rs_y, tile l at y[r*rs_y + (m/2)*l + c].
+ *
  * Each output element is a fixed sequence of operations on its own tile: the result does
  * not depend on which other tiles share the group or on the thread that runs it. */
 #ifndef FC_WINOGRAD_KERNELS_H
@@ -32,6 +39,7 @@ typedef void (*fc_wino_in_fn)(const float *const *p, const float *const *q, floa
                               size_t vs);
 typedef void (*fc_wino_out_fn)(const float *mv, size_t ms, const float *bias, int relu,
                                float *y, size_t rs_y);
+/* the pooled output kernels have the fc_wino_out_fn signature and the contract above */
 
 /* ---- portable C: kernels/scalar/fc_f32_winograd__scalar.c */
 void fc_f32_wino_in_2x2__scalar(const float *const *p, const float *const *q, float *v, size_t vs);
@@ -49,5 +57,9 @@ void fc_f32_wino_out_2x2__avx2_fma(const float *mv, size_t ms, const float *bias
 void fc_f32_wino_in_4x4__avx2_fma(const float *const *p, const float *const *q, float *v, size_t vs);
 void fc_f32_wino_out_4x4__avx2_fma(const float *mv, size_t ms, const float *bias, int relu,
                                    float *y, size_t rs_y);
+void fc_f32_wino_out_2x2_maxpool2__avx2_fma(const float *mv, size_t ms, const float *bias,
+                                            int relu, float *y, size_t rs_y);
+void fc_f32_wino_out_4x4_maxpool2__avx2_fma(const float *mv, size_t ms, const float *bias,
+                                            int relu, float *y, size_t rs_y);
 
 #endif /* FC_WINOGRAD_KERNELS_H */

@@ -70,9 +70,11 @@ void fc_f32_wino_in_4x4__avx2_fma(const float *const *p, const float *const *q, 
     }
 }
 
-void fc_f32_wino_out_4x4__avx2_fma(const float *mv, size_t ms, const float *bias, int relu,
-                                   float *y, size_t rs_y) {
-    __m256 t[6][4], o[4][4];
+/* Y = A^T M A of 8 tiles, bias added and ReLU applied: e[r][c] = row r, column c (tile
+ * lanes in the input kernel's order). Shared by the plain and the pooled output. */
+static inline void out_tiles_4(const float *mv, size_t ms, const float *bias, int relu,
+                               __m256 e[4][4]) {
+    __m256 t[6][4];
     for (int i = 0; i < 6; i++) {
         __m256 row[6];
         for (int j = 0; j < 6; j++) row[j] = _mm256_loadu_ps(mv + (size_t)(i * 6 + j) * ms);
@@ -82,16 +84,22 @@ void fc_f32_wino_out_4x4__avx2_fma(const float *mv, size_t ms, const float *bias
         __m256 col[6], r4[4];
         for (int i = 0; i < 6; i++) col[i] = t[i][c];
         out1d_4(col, r4);
-        for (int r = 0; r < 4; r++) o[r][c] = r4[r];
+        for (int r = 0; r < 4; r++) e[r][c] = r4[r];
     }
     const __m256 zero = _mm256_setzero_ps();
-    for (int r = 0; r < 4; r++) {
-        __m256 e[4];
+    for (int r = 0; r < 4; r++)
         for (int c = 0; c < 4; c++) {
-            e[c] = o[r][c];
-            if (bias) e[c] = _mm256_add_ps(e[c], _mm256_broadcast_ss(bias));
-            if (relu) e[c] = _mm256_max_ps(zero, e[c]); /* NaN (2nd operand) stays NaN */
+            if (bias) e[r][c] = _mm256_add_ps(e[r][c], _mm256_broadcast_ss(bias));
+            if (relu) e[r][c] = _mm256_max_ps(zero, e[r][c]); /* NaN (2nd operand) stays NaN */
         }
+}
+
+void fc_f32_wino_out_4x4__avx2_fma(const float *mv, size_t ms, const float *bias, int relu,
+                                   float *y, size_t rs_y) {
+    __m256 o[4][4];
+    out_tiles_4(mv, ms, bias, relu, o);
+    for (int r = 0; r < 4; r++) {
+        const __m256 *e = o[r];
         /* inverse of the input de-interleave: tile l's 4 columns at y[4l ...] */
         const __m256 u0 = PS(_mm256_unpacklo_pd(PD(e[0]), PD(e[1])));
         const __m256 u2 = PS(_mm256_unpackhi_pd(PD(e[0]), PD(e[1])));
@@ -102,6 +110,33 @@ void fc_f32_wino_out_4x4__avx2_fma(const float *mv, size_t ms, const float *bias
         _mm256_storeu_ps(dst + 8, _mm256_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
         _mm256_storeu_ps(dst + 16, _mm256_shuffle_ps(u2, u3, _MM_SHUFFLE(2, 0, 2, 0)));
         _mm256_storeu_ps(dst + 24, _mm256_shuffle_ps(u2, u3, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+}
+
+/* fc_nanmax_f32(m, v) of fc_pool_kernels.h on 8 lanes: v if v > m or v is NaN, else m */
+static inline __m256 nanmax8(__m256 m, __m256 v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+/* The max of the 2x2 window at rows r, r+1 and columns c, c+1 of every lane, in the max
+ * pool's column-major order. */
+static inline __m256 window_max(const __m256 *row0, const __m256 *row1, int c) {
+    return nanmax8(nanmax8(row0[c], row1[c]), nanmax8(row0[c + 1], row1[c + 1]));
+}
+
+void fc_f32_wino_out_4x4_maxpool2__avx2_fma(const float *mv, size_t ms, const float *bias,
+                                            int relu, float *y, size_t rs_y) {
+    __m256 o[4][4];
+    out_tiles_4(mv, ms, bias, relu, o);
+    for (int r = 0; r < 2; r++) {
+        const __m256 p0 = window_max(o[2 * r], o[2 * r + 1], 0);
+        const __m256 p1 = window_max(o[2 * r], o[2 * r + 1], 2);
+        /* lanes hold tiles [0 2 4 6 1 3 5 7]: interleaving gives the 64-bit (tile) pairs
+         * in the order [0 2 1 3] and [4 6 5 7], which one cross-lane permute undoes */
+        const __m256 lo = _mm256_unpacklo_ps(p0, p1), hi = _mm256_unpackhi_ps(p0, p1);
+        float *dst = y + (size_t)r * rs_y;
+        _mm256_storeu_ps(dst, PS(_mm256_permute4x64_pd(PD(lo), 0xD8)));
+        _mm256_storeu_ps(dst + 8, PS(_mm256_permute4x64_pd(PD(hi), 0xD8)));
     }
 }
 
@@ -140,9 +175,10 @@ void fc_f32_wino_in_2x2__avx2_fma(const float *const *p, const float *const *q, 
     }
 }
 
-void fc_f32_wino_out_2x2__avx2_fma(const float *mv, size_t ms, const float *bias, int relu,
-                                   float *y, size_t rs_y) {
-    __m256 t[4][2], o[2][2];
+/* As out_tiles_4, for F(2x2). */
+static inline void out_tiles_2(const float *mv, size_t ms, const float *bias, int relu,
+                               __m256 e[2][2]) {
+    __m256 t[4][2];
     for (int i = 0; i < 4; i++) {
         __m256 row[4];
         for (int j = 0; j < 4; j++) row[j] = _mm256_loadu_ps(mv + (size_t)(i * 4 + j) * ms);
@@ -152,23 +188,35 @@ void fc_f32_wino_out_2x2__avx2_fma(const float *mv, size_t ms, const float *bias
         __m256 col[4], r2[2];
         for (int i = 0; i < 4; i++) col[i] = t[i][c];
         out1d_2(col, r2);
-        o[0][c] = r2[0];
-        o[1][c] = r2[1];
+        e[0][c] = r2[0];
+        e[1][c] = r2[1];
     }
     const __m256 zero = _mm256_setzero_ps();
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 2; c++) {
+            if (bias) e[r][c] = _mm256_add_ps(e[r][c], _mm256_broadcast_ss(bias));
+            if (relu) e[r][c] = _mm256_max_ps(zero, e[r][c]);
+        }
+}
+
+void fc_f32_wino_out_2x2__avx2_fma(const float *mv, size_t ms, const float *bias, int relu,
+                                   float *y, size_t rs_y) {
+    __m256 o[2][2];
+    out_tiles_2(mv, ms, bias, relu, o);
     for (int r = 0; r < 2; r++) {
-        __m256 e0 = o[r][0], e1 = o[r][1];
-        if (bias) {
-            const __m256 bv = _mm256_broadcast_ss(bias);
-            e0 = _mm256_add_ps(e0, bv);
-            e1 = _mm256_add_ps(e1, bv);
-        }
-        if (relu) {
-            e0 = _mm256_max_ps(zero, e0);
-            e1 = _mm256_max_ps(zero, e1);
-        }
         float *dst = y + (size_t)r * rs_y;
-        _mm256_storeu_ps(dst, _mm256_unpacklo_ps(e0, e1));
-        _mm256_storeu_ps(dst + 8, _mm256_unpackhi_ps(e0, e1));
+        _mm256_storeu_ps(dst, _mm256_unpacklo_ps(o[r][0], o[r][1]));
+        _mm256_storeu_ps(dst + 8, _mm256_unpackhi_ps(o[r][0], o[r][1]));
     }
+}
+
+void fc_f32_wino_out_2x2_maxpool2__avx2_fma(const float *mv, size_t ms, const float *bias,
+                                            int relu, float *y, size_t rs_y) {
+    __m256 o[2][2];
+    (void)rs_y; /* one pooled row */
+    out_tiles_2(mv, ms, bias, relu, o);
+    /* one maximum per tile; lanes hold tiles [0 1 4 5 2 3 6 7], i.e. the tile pairs in
+     * the order [0 2 1 3] */
+    const __m256 p = window_max(o[0], o[1], 0);
+    _mm256_storeu_ps(y, PS(_mm256_permute4x64_pd(PD(p), 0xD8)));
 }
