@@ -66,13 +66,6 @@
 #ifndef FC_GEMV_MAX_M
 #define FC_GEMV_MAX_M 2
 #endif
-/* The avx512 GEMV has a 4-row x 2-column block for 3 or more rows. VGG-16 fc6 (m x 25088
- * x 4096, B^T by rows, 1 thread, medians of 9 on a loaded machine, GEMM / GEMV): m = 3
- * 73.5 / 51.2 ms, m = 4 73.9 / 52.6, m = 8 81.6 / 84.2 -- at 8 rows the activations
- * (800 KB) are re-read from L2 for every pair of columns, so 5 rows and more stay GEMMs. */
-#ifndef FC_GEMV_AVX512_MAX_M
-#define FC_GEMV_AVX512_MAX_M 4
-#endif
 /* How many B micro-panels ahead the just-in-time packer prefetches. */
 #define FC_GEMM_PF_PANELS 2
 
@@ -80,7 +73,6 @@ typedef struct {
     size_t mr, nr;
     size_t kc_max, mc_max, nc_max; /* blocking; mc_max a multiple of mr, nc_max of nr */
     fc_gemv_fn gemv;
-    size_t gemv_max_m;             /* GEMMs of at most this many rows run the gemv */
     fc_gemm_ukernel_fn kernel;
     fc_gemm_pack_a_fn pack_a;
     fc_gemm_pack_b_fn pack_b;
@@ -90,9 +82,7 @@ static void gemm_get_impl(fc_isa isa, gemm_impl *g) {
     g->kc_max = FC_GEMM_KC_MAX;
     g->mc_max = FC_GEMM_MC_MAX;
     g->nc_max = FC_GEMM_NC_MAX;
-    g->gemv_max_m = FC_GEMV_MAX_M;
     if (isa == FC_ISA_AVX512) {
-        g->gemv_max_m = FC_GEMV_AVX512_MAX_M;
         g->mr = FC_GEMM_AVX512_MR;
         g->nr = FC_GEMM_AVX512_NR;
         g->kc_max = FC_GEMM_AVX512_KC_MAX;
@@ -564,7 +554,7 @@ fc_status fc_sgemm(const fc_gemm_args *args, void *workspace, size_t workspace_b
                       (size_t)args->num_threads, &g, 0, &pl);
     if (st != FC_OK) return st;
 
-    if ((size_t)args->m <= g.gemv_max_m && args->rs_b == 1 && args->cs_a == 1) {
+    if (args->m <= FC_GEMV_MAX_M && args->rs_b == 1 && args->cs_a == 1) {
         /* columns split over threads; each element is computed the same way whatever
          * the split */
         const size_t n = (size_t)args->n, m = (size_t)args->m;

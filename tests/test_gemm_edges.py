@@ -15,7 +15,6 @@ from conftest import assert_bitequal, assert_close, num_threads, rand, ref_conv2
 GEMM_SHAPES = [
     (1, 1, 1), (3, 5, 7), (13, 31, 17), (14, 32, 256), (15, 33, 257), (6, 16, 384),
     (29, 16, 385), (28, 47, 513), (3, 100, 9), (41, 65, 130), (7, 17, 1),
-    (4, 9, 49), (5, 6, 81),          # the avx512 GEMV's 4-row block, its tails, one more row
 ]
 
 
@@ -26,24 +25,6 @@ def _ref_gemm(a, b, bias_m, bias_n, relu):
     if bias_n is not None:
         r = r + bias_n.astype(np.float64)[None, :]
     return np.maximum(r, 0.0) if relu else r
-
-
-def test_gemv_rows_do_not_depend_on_the_batch(kernels, isa):
-    """A linear layer on a small batch (B^T stored by rows) runs as dot products: each row
-    gets the same bits whether it is computed alone or with others, up to the GEMV's row
-    limit (2 rows; 4 under avx512, whose 4-row block keeps the 1-row sequence)."""
-    rng = np.random.default_rng(7)
-    k, n = 75, 13
-    w = rand(rng, n, k)
-    bias = rand(rng, n)
-    limit = 4 if isa == "avx512" else 2
-    a = rand(rng, limit, k)
-    alone = [kernels.sgemm(a[i:i + 1], w.T, None, bias, True, 1) for i in range(limit)]
-    for m in range(2, limit + 1):
-        y = kernels.sgemm(a[:m], w.T, None, bias, True, 2)
-        assert_close(y, _ref_gemm(a[:m], w.T, None, bias, True), what=f"gemv m={m}")
-        for i in range(m):
-            assert_bitequal(y[i:i + 1], alone[i], f"row {i} of {m} vs alone, isa={isa}")
 
 
 @pytest.mark.parametrize("m,n,k", GEMM_SHAPES)

@@ -338,61 +338,6 @@ static inline float epi1(float v, float *ci, size_t i, size_t j, int beta, const
     return v;
 }
 
-/* `rows` (1..4, a constant at each call site) rows of A against 2 columns of W, for
- * batches of 3 or more: each W vector loaded feeds `rows` FMAs, and a pair of W rows is
- * re-read per block of 4 A rows from L2, rather than 4 W rows per A row. Every element
- * is the same sequence of operations as in the 4-column path below (halves a / b of 32,
- * the 16 and masked tails, then hsum16(a + b)), so the result of a row does not depend
- * on how many rows are computed with it. */
-static inline __attribute__((always_inline)) void
-gemv_rows_x2(const int rows, size_t k, const float *x0, ptrdiff_t rs_a, const float *w0,
-             ptrdiff_t ldw, float *c, size_t rs_c, size_t i0, size_t j, int beta,
-             const float *bias_m, const float *bias_n, int relu) {
-    const size_t k32 = k & ~(size_t)31;
-    const int has16 = (k - k32) >= 16;
-    const size_t kt = k32 + (has16 ? 16 : 0);
-    const __mmask16 tm = (__mmask16)((1u << (k - kt)) - 1u);
-    const float *w1 = w0 + ldw;
-    __m512 s[4][2][2];
-    for (int r = 0; r < rows; r++)
-        for (int q = 0; q < 2; q++) s[r][q][0] = s[r][q][1] = _mm512_setzero_ps();
-    for (size_t p = 0; p < k32; p += 32) {
-        const __m512 w0a = _mm512_loadu_ps(w0 + p), w0b = _mm512_loadu_ps(w0 + p + 16);
-        const __m512 w1a = _mm512_loadu_ps(w1 + p), w1b = _mm512_loadu_ps(w1 + p + 16);
-        for (int r = 0; r < rows; r++) {
-            const float *x = x0 + (ptrdiff_t)r * rs_a;
-            const __m512 xa = _mm512_loadu_ps(x + p), xb = _mm512_loadu_ps(x + p + 16);
-            s[r][0][0] = _mm512_fmadd_ps(xa, w0a, s[r][0][0]);
-            s[r][0][1] = _mm512_fmadd_ps(xb, w0b, s[r][0][1]);
-            s[r][1][0] = _mm512_fmadd_ps(xa, w1a, s[r][1][0]);
-            s[r][1][1] = _mm512_fmadd_ps(xb, w1b, s[r][1][1]);
-        }
-    }
-    if (has16) {
-        const __m512 w0a = _mm512_loadu_ps(w0 + k32), w1a = _mm512_loadu_ps(w1 + k32);
-        for (int r = 0; r < rows; r++) {
-            const __m512 xa = _mm512_loadu_ps(x0 + (ptrdiff_t)r * rs_a + k32);
-            s[r][0][0] = _mm512_fmadd_ps(xa, w0a, s[r][0][0]);
-            s[r][1][0] = _mm512_fmadd_ps(xa, w1a, s[r][1][0]);
-        }
-    }
-    if (tm) {
-        const __m512 w0t = _mm512_maskz_loadu_ps(tm, w0 + kt), w1t = _mm512_maskz_loadu_ps(tm, w1 + kt);
-        for (int r = 0; r < rows; r++) {
-            const __m512 xt = _mm512_maskz_loadu_ps(tm, x0 + (ptrdiff_t)r * rs_a + kt);
-            s[r][0][1] = _mm512_fmadd_ps(xt, w0t, s[r][0][1]);
-            s[r][1][1] = _mm512_fmadd_ps(xt, w1t, s[r][1][1]);
-        }
-    }
-    for (int r = 0; r < rows; r++)
-        for (int q = 0; q < 2; q++) {
-            const size_t i = i0 + (size_t)r;
-            float *ci = c + i * rs_c + j + (size_t)q;
-            *ci = epi1(hsum16(_mm512_add_ps(s[r][q][0], s[r][q][1])), ci, i, j + (size_t)q,
-                       beta, bias_m, bias_n, relu);
-        }
-}
-
 void fc_f32_gemv_t__avx512(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rs_a,
                            const float *w, ptrdiff_t ldw, float *c, size_t rs_c, int beta,
                            const float *bias_m, const float *bias_n, int relu) {
@@ -401,22 +346,6 @@ void fc_f32_gemv_t__avx512(size_t m, size_t n, size_t k, const float *a, ptrdiff
     const size_t kt = k32 + (has16 ? 16 : 0);
     const __mmask16 tm = (__mmask16)((1u << (k - kt)) - 1u);
     size_t j = 0;
-    if (m >= 3) {
-        for (; j + 2 <= n; j += 2) {
-            const float *w0 = w + (ptrdiff_t)j * ldw;
-            size_t i = 0;
-            for (; i + 4 <= m; i += 4)
-                gemv_rows_x2(4, k, a + (ptrdiff_t)i * rs_a, rs_a, w0, ldw, c, rs_c, i, j, beta,
-                             bias_m, bias_n, relu);
-            const float *x = a + (ptrdiff_t)i * rs_a;
-            if (m - i == 3)
-                gemv_rows_x2(3, k, x, rs_a, w0, ldw, c, rs_c, i, j, beta, bias_m, bias_n, relu);
-            else if (m - i == 2)
-                gemv_rows_x2(2, k, x, rs_a, w0, ldw, c, rs_c, i, j, beta, bias_m, bias_n, relu);
-            else if (m - i == 1)
-                gemv_rows_x2(1, k, x, rs_a, w0, ldw, c, rs_c, i, j, beta, bias_m, bias_n, relu);
-        }
-    }
     for (; j + 4 <= n; j += 4) {
         const float *w0 = w + (ptrdiff_t)j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
         for (size_t i = 0; i < m; i++) {
