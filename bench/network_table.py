@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Whole-network latency of fastconv against ONNX Runtime (markdown tables).
+"""Whole-network latency of fastconv against ONNX Runtime and OpenVINO (markdown tables).
 
     python bench/network_table.py [--quick] [--threads 1,2] [--repeats N]
                                   [--networks vgg16,cifar_vgg] [--batches 1,8 | vgg16=1,8]
+                                  [--peers ort,openvino] [--openvino-default-precision]
                                   [--layers] [--no-rss] [--json out.json]
 
 For each network (VGG-16 at 224x224, the CIFAR VGG at 32x32; `vgg16_features`, VGG-16's
@@ -16,6 +17,25 @@ on its own: median, min and p90 ms per call, fastconv/ORT = ORT median / fastcon
 (> 1: fastconv faster), GFLOP/s and % of the FMA peak measured in this run (FLOPs = 2 x
 the summary's MACs x batch). Then `model.profile(x, repeats)`: the sum of fastconv's
 per-step medians and the ratio network median / that sum (the issue asks for <= 1.05).
+
+OpenVINO (optional: `pip install openvino==2025.4.0`, the `openvino` extra; --peers picks
+the peers, default every one installed; an absent one is a "not installed" column, never
+an error) reads the same ONNX bytes, reshaped to the static batch, and is compiled for the
+CPU in float32: INFERENCE_PRECISION_HINT f32, because on a CPU with AMX-BF16 (this Xeon)
+or AVX512-BF16 its default is bf16, another computation than fastconv's and ORT's float32;
+INFERENCE_NUM_THREADS = the thread count, NUM_STREAMS 1, PERFORMANCE_HINT LATENCY, CPU
+pinning off (fastconv and ORT do not pin either, and the three share the process),
+hyper-threading off, any core type (fastconv._bench_peers.openvino_config says why). The
+properties read back from the compiled model, and the precision of its convolution and
+fully-connected kernels, are printed in the header. One infer request is made per
+network, batch and thread count and reused: its input is bound once as a tensor sharing
+the NumPy input's memory, each timed call is one `infer()` (the header gives the cost of
+such a call on a one-node model). Its output is checked against fastconv's as ORT's is,
+then it is timed in the same interleaved trials as the third engine: OV ms, fastconv/OV =
+OV median / fastconv median (speed, > 1: fastconv faster) and fastconv/OV latency = its
+inverse (the issue asks for <= 1). --openvino-default-precision also times OpenVINO at its
+own default precision (bf16 here) in the same trials, reported apart as an informative
+figure, not as a peer (its outputs are not float32-accurate).
 
 Peak RSS of each engine is measured per network and batch in a fresh subprocess (this
 script with --rss-worker), so the engines do not pollute each other: the peak RSS after
@@ -58,6 +78,9 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--rss-worker
             # fastconv's package (its extension) is loaded here too, for the shared
             # session options; that is before the baseline, so it is not counted
             from fastconv._bench_peers import ort_options
+        elif engine == "openvino":
+            import openvino as ov
+            from fastconv._bench_peers import openvino_compile, openvino_runner
         else:
             import fastconv as fc
             fc.set_num_threads(threads)
@@ -70,6 +93,9 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--rss-worker
             sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
             name = sess.get_inputs()[0].name
             y = sess.run(None, {name: x})[0]
+        elif engine == "openvino":
+            compiled = openvino_compile(ov, path, threads, x.shape)
+            y = openvino_runner(ov, compiled, x)()
         elif engine == "fastconv-load":
             model = fc.load(path)
             y = model(x)
@@ -142,14 +168,19 @@ fc = ST.fc
 np = ST.np
 EXPORT = _load("fastconv_onnx_from_model", "onnx_from_model.py")
 from fastconv._bench_format import isa_label, threads_label  # noqa: E402
-from fastconv._bench_peers import import_optional, isa, ort_options  # noqa: E402
+from fastconv._bench_peers import (OPENVINO_VERSION, import_optional, isa,  # noqa: E402
+                                   openvino_compile, openvino_config, openvino_properties,
+                                   openvino_runner, ort_options)
 from fastconv.bench import parse_threads  # noqa: E402
 from fastconv._bench_timing import (BLAS_SETTLE_S, call_stats, cpu_count,  # noqa: E402
                                     cpu_flags, cpu_model, loadavg, time_interleaved)
 
-CHECK_TOL = 1e-4          # fastconv against ORT, relative to the output's scale
+CHECK_TOL = 1e-4          # fastconv against ORT / OpenVINO, relative to the output's scale
 STEP_RATIO_MAX = 1.05     # the issue: network time within 5% of the sum of step times
 ORT_RATIO_MIN = 0.9       # the issue: at least 0.9x ORT's speed on each network
+OV_LATENCY_MAX = 1.0      # issue 7: fastconv's latency at most OpenVINO's where installed
+PEER_NAMES = ("ort", "openvino")      # --peers
+OV_DEFAULT = "openvino_default"       # the informative run at OpenVINO's own precision
 MAX_CALLS = 1000
 progress, say, table = ST.progress, ST.say, ST.table
 f_ms, f_num, f_ratio = ST.f_ms, ST.f_num, ST.f_ratio
@@ -234,9 +265,9 @@ def measure_rss(ctx, name, batch, threads, files, input_shape):
     env = dict(os.environ, FASTCONV_NET_INPUT_SHAPE=json.dumps(list(input_shape)))
     res = {}
     jobs = [("fastconv-build", None), ("fastconv-load", files["fcz"]),
-            ("ort", files["onnx"])]
+            ("ort", files["onnx"]), ("openvino", files["onnx"])]
     for engine, path in jobs:
-        if engine == "ort" and not ctx.ort:
+        if (engine == "ort" and not ctx.ort) or (engine == "openvino" and not ctx.ov):
             continue
         cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-worker", engine, name,
                str(batch), str(threads)] + ([str(path)] if path else [])
@@ -270,7 +301,7 @@ def run_network(ctx, name):
     res = {"title": info["title"], "input_shape": list(in_shape), "macs": macs,
            "params": int(summ.totals["params"]), "build_s": build_s, "batches": {}}
     proto_bytes = None
-    if ort:
+    if ort or ctx.ov:
         progress(f"{name}: exporting to ONNX ...")
         proto = EXPORT.model_to_onnx(model, check=False)
         proto_bytes = proto.SerializeToString()
@@ -282,7 +313,7 @@ def run_network(ctx, name):
     try:
         if a.rss:
             model.save(files["fcz"])
-            if proto_bytes is not None:
+            if proto_bytes is not None and (ort or ctx.ov):
                 with open(files["onnx"], "wb") as f:
                     f.write(proto_bytes)
         for batch in batches:
@@ -301,8 +332,16 @@ def run_network(ctx, name):
                 sess = ort.InferenceSession(proto_bytes, ort_options(ort, t),
                                             providers=["CPUExecutionProvider"])
             for batch in batches:
+                ovc = {}
+                if ctx.ov:
+                    progress(f"{name}: OpenVINO, batch {batch}, {t} thread(s) ...")
+                    precs = ["f32"] + ([None] if a.ov_default_precision else [])
+                    for prec, key in zip(precs, ("openvino", OV_DEFAULT)):
+                        ovc[key] = openvino_compile(ctx.ov, proto_bytes, t,
+                                                    (batch,) + tuple(in_shape), prec)
                 res["batches"][batch]["threads"][t] = run_one(
-                    ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t)
+                    ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t, ovc)
+                del ovc
             del sess
         if a.rss:
             for batch in batches:
@@ -314,7 +353,10 @@ def run_network(ctx, name):
     return res
 
 
-def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
+def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t, ovc=None):
+    """One network, batch and thread count: fastconv, and the ORT session `sess` and the
+    OpenVINO compiled models `ovc` ({"openvino": f32, OV_DEFAULT: its own precision})
+    that are given, checked against fastconv and timed in the same interleaved trials."""
     a = ctx.args
     where = (f"{name} b{batch}", t)
     x = np.random.default_rng(1).standard_normal((batch,) + tuple(in_shape), dtype=np.float32)
@@ -331,6 +373,17 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
             ctx.note("fastconv vs ORT", f"outputs differ: max relative difference "
                                         f"{err:.3g} > {CHECK_TOL}; timed anyway, marked !",
                      where)
+    for key, compiled in (ovc or {}).items():
+        run = openvino_runner(ctx.ov, compiled, x)
+        y_ov, est[key] = warm(run, a.warmups)
+        runners[key] = run
+        err = EXPORT.max_rel_diff(y_fc, y_ov)
+        d[f"max_rel_diff_{key}"] = err
+        d[f"{key}_properties"] = openvino_properties(compiled)
+        if key == "openvino" and not err <= CHECK_TOL:
+            ctx.note("fastconv vs OpenVINO", f"outputs differ: max relative difference "
+                                             f"{err:.3g} > {CHECK_TOL}; timed anyway, "
+                                             f"marked !", where)
     in_order = {}
     plan = model.plan
     if a.in_order and hasattr(plan, "profile"):
@@ -351,6 +404,12 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
     for k, v in times.items():
         d[k] = {**stats(v["calls"]), "calls_per_trial": v["calls_per_trial"],
                 "trials_s": v["trials"]}
+    for key in ("openvino", OV_DEFAULT):
+        if key in d:
+            # speed: > 1 fastconv faster; latency: <= 1 is issue 7's bound
+            d[f"fastconv_over_{key}_speed"] = d[key]["median_s"] / d["fastconv"]["median_s"]
+            d[f"fastconv_over_{key}_latency"] = (d["fastconv"]["median_s"]
+                                                 / d[key]["median_s"])
     prof = model.profile(x, a.profile_repeats)
     d["steps_ms"] = prof
     d["steps_sum_s"] = sum(prof.values()) / 1e3
@@ -362,6 +421,8 @@ def run_one(ctx, name, model, sess, proto_bytes, in_name, in_shape, batch, t):
         d["ort_steps_ms"] = {k: v / 1e3 for k, v in match_ort_nodes(model, per).items()}
     ST.progress(f"  {name} b{batch} t={t}: fastconv {d['fastconv']['median_s'] * 1e3:.2f} ms"
                 + (f", ORT {d['ort']['median_s'] * 1e3:.2f} ms" if "ort" in d else "")
+                + (f", OpenVINO {d['openvino']['median_s'] * 1e3:.2f} ms"
+                   if "openvino" in d else "")
                 + f", sum of steps {d['steps_sum_s'] * 1e3:.2f} ms")
     return d
 
@@ -379,11 +440,14 @@ def render_speed(ctx):
         peak = ctx.peaks.get(t)
         head = ["network", "batch", "GFLOP", "fastconv ms", "min", "p90", "GFLOP/s",
                 "% peak", "ORT ms", "min", "p90", "ORT GFLOP/s", "ORT % peak",
-                "fastconv/ORT", "fastconv/ORT of the mins", "Σ steps ms", "network/Σ steps",
-                "Σ steps in order ms", "network/Σ in order", "max rel diff"]
+                "fastconv/ORT", "fastconv/ORT of the mins", "OV ms", "OV min", "OV p90",
+                "fastconv/OV", "fastconv/OV latency", "Σ steps ms", "network/Σ steps",
+                "Σ steps in order ms", "network/Σ in order", "max rel diff",
+                "OV max rel diff"]
         if t != t0:
-            head += [f"fastconv speedup vs {t0}T", f"ORT speedup vs {t0}T"]
-        rows, slow, loose, loose_io = [], [], [], []
+            head += [f"fastconv speedup vs {t0}T", f"ORT speedup vs {t0}T",
+                     f"OV speedup vs {t0}T"]
+        rows, slow, loose, loose_io, ov_slow = [], [], [], [], []
         for name, r in nets.items():
             for batch, rb in r["batches"].items():
                 d = rb["threads"].get(t)
@@ -396,6 +460,7 @@ def render_speed(ctx):
                 bad = d.get("max_rel_diff") is not None and not d["max_rel_diff"] <= CHECK_TOL
                 ratio = om / fm if om and not bad else None
                 g_fc, g_ort = fl / fm * 1e-9, (fl / om * 1e-9 if om else None)
+                ov = ov_cells(ctx, d)
                 row = [r["title"], batch, f"{fl / 1e9:.1f}",
                        f_ms(fm) + ("!" if bad else ""), f_ms(d["fastconv"]["min_s"]),
                        f_ms(d["fastconv"]["p90_s"]), f_num(g_fc), _pct(g_fc, peak),
@@ -403,16 +468,23 @@ def render_speed(ctx):
                        f_ms(o["p90_s"] if o else None), f_num(g_ort), _pct(g_ort, peak),
                        f_ratio(ratio),
                        f_ratio(o["min_s"] / d["fastconv"]["min_s"] if o and not bad else None),
+                       *ov["cells"],
                        f_ms(d["steps_sum_s"]), f"{d['net_over_steps']:.3f}",
                        f_ms(d.get("steps_in_order_sum_s")),
                        f_num(d.get("net_over_steps_in_order"), 3),
-                       "n/a" if d.get("max_rel_diff") is None else f"{d['max_rel_diff']:.1e}"]
+                       "n/a" if d.get("max_rel_diff") is None else f"{d['max_rel_diff']:.1e}",
+                       ov["diff"]]
                 if t != t0:
                     d0 = rb["threads"].get(t0)
                     o0 = d0.get("ort") if d0 else None
+                    v0 = d0.get("openvino") if d0 else None
+                    vm = d.get("openvino", {}).get("median_s")
                     row += [f_ratio(d0["fastconv"]["median_s"] / fm if d0 else None),
-                            f_ratio(o0["median_s"] / om if o0 and om else None)]
+                            f_ratio(o0["median_s"] / om if o0 and om else None),
+                            f_ratio(v0["median_s"] / vm if v0 and vm else None)]
                 rows.append(row)
+                if ov["latency"] is not None and ov["latency"] > OV_LATENCY_MAX:
+                    ov_slow.append(f"{r['title']} b{batch} ({ov['latency']:.2f}x)")
                 if ratio is not None and ratio < ORT_RATIO_MIN:
                     slow.append(f"{r['title']} b{batch} ({ratio:.2f}x)")
                 if d["net_over_steps"] > STEP_RATIO_MAX:
@@ -432,6 +504,67 @@ def render_speed(ctx):
             + (", ".join(loose) if loose else "none") + "; above "
             f"{STEP_RATIO_MAX} x the sum of the in-order step times: "
             + (", ".join(loose_io) if loose_io else "none") + ".")
+        if ctx.ov:
+            say(f"fastconv latency above {OV_LATENCY_MAX:g} x OpenVINO's (issue 7): "
+                + (", ".join(ov_slow) if ov_slow else "none") + ".")
+
+
+def ov_cells(ctx, d):
+    """The OpenVINO cells of a row of the speed table: {"cells": [OV ms, min, p90,
+    fastconv/OV, fastconv/OV latency], "diff": max rel diff, "latency": the float or
+    None}; when OpenVINO was not run, the first cell says why ("not installed")."""
+    v = d.get("openvino")
+    if v is None:
+        why = ctx.ov_status if not ctx.ov else "not run"
+        return {"cells": [why, "", "", "n/a", "n/a"], "diff": "n/a", "latency": None}
+    err = d.get("max_rel_diff_openvino")
+    bad = err is not None and not err <= CHECK_TOL
+    fm, vm = d["fastconv"]["median_s"], v["median_s"]
+    return {"cells": [f_ms(vm) + ("!" if bad else ""), f_ms(v["min_s"]), f_ms(v["p90_s"]),
+                      f_ratio(None if bad else vm / fm),
+                      f_ratio(None if bad else fm / vm)],
+            "diff": "n/a" if err is None else f"{err:.1e}",
+            "latency": None if bad else fm / vm}
+
+
+def render_ov_default(ctx):
+    """The informative table of OpenVINO at its own default precision (bf16 on a CPU
+    with AMX or AVX512-BF16): apart from the peers, as its outputs are not float32's."""
+    rows = []
+    for name, r in ctx.result.get("networks", {}).items():
+        for batch, rb in r["batches"].items():
+            for t, d in rb["threads"].items():
+                v = d.get(OV_DEFAULT)
+                if v is None:
+                    continue
+                props = d.get(f"{OV_DEFAULT}_properties", {})
+                f32 = d.get("openvino", {}).get("median_s")
+                rows.append([r["title"], batch, t, f_ms(v["median_s"]), f_ms(f32),
+                             f_ratio(f32 / v["median_s"] if f32 else None),
+                             f_ratio(v["median_s"] / d["fastconv"]["median_s"]),
+                             props.get("INFERENCE_PRECISION_HINT", "?"),
+                             _precisions_text(props.get("runtime_precisions")),
+                             _precisions_text(props.get("runtime_primitives")),
+                             f"{d[f'max_rel_diff_{OV_DEFAULT}']:.1e}"])
+    if not rows:
+        return
+    say("")
+    say("#### Informative, not a peer: OpenVINO at its default inference precision")
+    say("")
+    say(table(["network", "batch", "threads", "OV default ms", "OV f32 ms",
+               "OV f32 / OV default", "fastconv/OV default", "precision hint in effect",
+               "kernel precisions", "kernels", "max rel diff vs fastconv"], rows, left=1))
+    say("")
+    say("Timed in the same interleaved trials as the table above, compiled with the same "
+        "config except INFERENCE_PRECISION_HINT (left to OpenVINO). Not float32: on a CPU "
+        "with AMX-BF16 the convolutions run in bf16, hence the output differences; not "
+        "comparable with fastconv's and ORT's float32 results.")
+
+
+def _precisions_text(precs):
+    if not isinstance(precs, dict):
+        return str(precs)
+    return ", ".join(f"{k} {'/'.join(v)}" for k, v in precs.items()) or "n/a"
 
 
 def render_rss(ctx):
@@ -459,8 +592,10 @@ def render_rss(ctx):
                          f"{(rb['packed_bytes']) / 2**20:.0f}",
                          mib("fastconv-build"), mib("fastconv-load"), mib("ort"),
                          f_ratio(ratio),
+                         mib("openvino") if ctx.ov else ctx.ov_status,
                          "/".join(f"{rss[k]['baseline_kib'] / 1024:.0f}"
-                                  for k in ("fastconv-build", "fastconv-load", "ort")
+                                  for k in ("fastconv-build", "fastconv-load", "ort",
+                                            "openvino")
                                   if k in rss)])
     if not rows:
         return
@@ -471,13 +606,15 @@ def render_rss(ctx):
     say(table(["network", "batch", "weights MiB", "fastconv arena MiB",
                "fastconv packed weights MiB", "fastconv built: peak / after MiB",
                "fastconv loaded (.fcz): peak / after MiB", "ORT (.onnx): peak / after MiB",
-               "ORT / fastconv loaded (peaks)", "baselines MiB (build/load/ORT)"], rows,
+               "ORT / fastconv loaded (peaks)", "OpenVINO (.onnx): peak / after MiB",
+               "baselines MiB (build/load/ORT/OV)"], rows,
               left=1))
     say("")
     say("peak = peak RSS (VmHWM, i.e. ru_maxrss of a fresh process) after building or "
         "loading the model and running it once, minus the peak after the imports (NumPy and "
         "the one engine) and making the input; fastconv built = the builder (He init), "
         "loaded = fc.load of the native .fcz file; ORT = InferenceSession on the .onnx file; "
+        "OpenVINO = read_model of the .onnx file, compiled in f32 for the batch; "
         "after = VmRSS after the run minus VmRSS after the imports (what stays resident).")
 
 
@@ -541,6 +678,14 @@ def parse_args(argv=None):
     p.add_argument("--batches", action="append", default=[],
                    help="batch sizes: '1,8' for every network or 'vgg16=1,8' for one "
                         "(repeatable); default vgg16 1,8, cifar_vgg 1,64")
+    p.add_argument("--peers", default=",".join(PEER_NAMES),
+                   help=f"comma-separated engines to compare with, of {','.join(PEER_NAMES)} "
+                        "(default: all; one that is not installed gets a 'not installed' "
+                        "column)")
+    p.add_argument("--openvino-default-precision", dest="ov_default_precision",
+                   action="store_true",
+                   help="also time OpenVINO at its own default inference precision (bf16 "
+                        "on CPUs with AMX-BF16), reported apart as an informative figure")
     p.add_argument("--layers", action="store_true",
                    help="also a per-step table against ORT's profiler")
     p.add_argument("--no-in-order", dest="in_order", action="store_false",
@@ -559,6 +704,12 @@ def parse_args(argv=None):
     unknown = sorted(set(a.networks) - set(NETWORKS))
     if unknown or not a.networks:
         p.error(f"--networks: unknown {unknown}; choose from {sorted(NETWORKS)}")
+    try:
+        a.peers = parse_peers(a.peers)
+    except ValueError as e:
+        p.error(str(e))
+    if a.ov_default_precision and "openvino" not in a.peers:
+        p.error("--openvino-default-precision needs openvino in --peers")
     batches = {}
     for spec in a.batches:
         key, _, vals = spec.rpartition("=")
@@ -586,13 +737,111 @@ def parse_args(argv=None):
     return a
 
 
+def parse_peers(spec):
+    """'ort,openvino' -> ["ort", "openvino"] (in PEER_NAMES order, duplicates dropped);
+    ValueError naming an unknown one and the known ones."""
+    names = [v.strip().lower() for v in spec.split(",") if v.strip()]
+    unknown = [n for n in names if n not in PEER_NAMES]
+    if unknown:
+        raise ValueError(f"--peers: unknown peer(s) {', '.join(map(repr, unknown))}; "
+                         f"choose from {', '.join(PEER_NAMES)}")
+    return [n for n in PEER_NAMES if n in names]
+
+
+def import_peers(peers):
+    """(onnx, ort, ov, {peer: why it is not run}); a peer not in `peers` is not
+    imported. Both peers need onnx (the export); OpenVINO runs without ORT."""
+    onnx = ort = ov = None
+    why = {}
+    if peers:
+        onnx, why_onnx = import_optional("onnx")
+    for peer in peers:
+        mod, w = import_optional({"ort": "onnxruntime", "openvino": "openvino"}[peer])
+        if mod is not None and onnx is None:
+            mod, w = None, f"not installed: onnx, for the export ({why_onnx})"
+        if mod is None:
+            why[peer] = w if w.startswith("not installed") else "not installed: " + w
+        elif peer == "ort":
+            ort = mod
+        else:
+            ov = mod
+    for peer in PEER_NAMES:
+        if peer not in peers:
+            why[peer] = "not requested"
+    return onnx, ort, ov, why
+
+
+def ov_header(ctx):
+    """The header lines of OpenVINO: version, config, what the compiled models report,
+    the cost of one call of the runner."""
+    if not ctx.ov:
+        return [f"- OpenVINO: {ctx.ov_why}" + (f" (`pip install openvino=={OPENVINO_VERSION}`"
+                                               f" or the `openvino` extra)"
+                                               if ctx.ov_status == "not installed" else "")]
+    seen = {}
+    for r in ctx.result.get("networks", {}).values():
+        for rb in r["batches"].values():
+            for t, d in rb["threads"].items():
+                props = d.get("openvino_properties")
+                if props:
+                    key = json.dumps(props, sort_keys=True)
+                    seen.setdefault(key, (props, []))[1].append(t)
+    lines = [f"- OpenVINO {ctx.ov.__version__} (CPU plugin), compiled from the same ONNX "
+             f"bytes with the input reshaped to the static batch, config "
+             f"`{ov_config_text()}`; one infer request per case, input bound "
+             f"once as a shared-memory tensor, each call `infer()` "
+             f"({f_num(ctx.ov_call_us, 1)} µs per call on a one-node Relu model: the "
+             f"floor of the Python side)"]
+    for props, ts in seen.values():
+        rp = _precisions_text(props.get("runtime_precisions"))
+        lines.append(f"- OpenVINO in effect at {','.join(map(str, sorted(set(ts))))} "
+                     f"thread(s) (`compiled.get_property`): INFERENCE_PRECISION_HINT "
+                     f"**{props.get('INFERENCE_PRECISION_HINT')}**, INFERENCE_NUM_THREADS "
+                     f"{props.get('INFERENCE_NUM_THREADS')}, NUM_STREAMS "
+                     f"{props.get('NUM_STREAMS')}, PERFORMANCE_HINT "
+                     f"{props.get('PERFORMANCE_HINT')}, ENABLE_CPU_PINNING "
+                     f"{props.get('ENABLE_CPU_PINNING')}, ENABLE_HYPER_THREADING "
+                     f"{props.get('ENABLE_HYPER_THREADING')}, SCHEDULING_CORE_TYPE "
+                     f"{props.get('SCHEDULING_CORE_TYPE')}, CPU_DENORMALS_OPTIMIZATION "
+                     f"{props.get('CPU_DENORMALS_OPTIMIZATION')}; runtime kernel "
+                     f"precisions: {rp}; kernels: "
+                     f"{_precisions_text(props.get('runtime_primitives'))}")
+    return lines
+
+
+def ov_config_text():
+    """openvino_config with the thread count left as a placeholder."""
+    return {**openvino_config(1), "INFERENCE_NUM_THREADS": "<threads>"}
+
+
+def ov_call_cost(ov, calls=2000):
+    """Median µs of one runner call on a one-node Relu of 10 floats (1 thread): the
+    Python and dispatch cost that every OpenVINO figure includes."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    run = openvino_runner(ov, openvino_compile(ov, m.SerializeToString(), 1),
+                          np.ones((1, 10), np.float32))
+    run()
+    ts = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        run()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e6
+
+
 def main(argv=None):
     a = parse_args(argv)
-    onnx, why_onnx = import_optional("onnx")
-    ort, why_ort = import_optional("onnxruntime")
-    if onnx is None or ort is None:
-        ort = None
+    onnx, ort, ov, why = import_peers(a.peers)
     ctx = ST.Ctx(a, fc, onnx, ort)
+    ctx.ov, ctx.ov_why = ov, why.get("openvino")
+    # the short text of the OV cells: "not installed" / "not requested"
+    ctx.ov_status = (ctx.ov_why or "").split(":")[0] or None
+    ctx.ov_call_us = ov_call_cost(ov) if ov else None
     try:
         info = fc.cpu_info()
     except Exception as e:
@@ -608,13 +857,13 @@ def main(argv=None):
     load1 = loadavg()
     wall = time.perf_counter() - t_start
 
-    say("### fastconv whole-network latency against ONNX Runtime")
+    say("### fastconv whole-network latency against ONNX Runtime and OpenVINO")
     say("")
     say(f"- {started}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
         f"{platform.platform()}; whole run {wall / 60:.1f} min")
     say(f"- fastconv `{fc.__file__}`: **{isa_label(isa())}**; cpu_info `{info}`")
     say(f"- numpy {np.__version__}; onnx {getattr(onnx, '__version__', 'n/a')}; onnxruntime "
-        f"{ort.__version__ if ort else 'not available: ' + str(why_ort or why_onnx)} "
+        f"{ort.__version__ if ort else why.get('ort')} "
         f"(CPUExecutionProvider, all graph optimisations, intra_op_num_threads = threads, "
         f"allow_spinning = 0)")
     say(f"- threads {a.threads}; {a.repeats} interleaved trials per engine of >= "
@@ -622,6 +871,8 @@ def main(argv=None):
         f"{a.profile_repeats} repeats; weights: the builders' He init with seed 0, the "
         f"same arrays exported to ONNX; input: standard normal, seed 1")
     say(f"- load average (1/5/15 min) at start {load0}, at end {load1}")
+    for line in ov_header(ctx):
+        say(line)
     for line in ST.peak_lines(ctx):
         say(line)
     if "avx512f" in cpu_flags() and "avx512" not in str(info.get("isa", "")):
@@ -630,6 +881,7 @@ def main(argv=None):
             "here, so its roof is up to 2x higher on cores with two 512-bit FMA pipes (most "
             "Xeons; AMD Zen 4 splits them, same roof); ORT above 100% of this peak is that.")
     render_speed(ctx)
+    render_ov_default(ctx)
     render_rss(ctx)
     if a.layers:
         render_layers(ctx)
@@ -643,13 +895,19 @@ def main(argv=None):
         "that run every step once in network order, timing each (interleaved with the "
         "trials); fastconv/ORT of the mins = ORT min / fastconv min (the least disturbed "
         "calls, for a loaded machine); max rel diff = max |fastconv - ORT| / max |ORT| on "
-        "the output.")
+        "the output; OV = OpenVINO (f32, the config above), timed in the same trials: "
+        "fastconv/OV = OV median / fastconv median (> 1: fastconv faster), fastconv/OV "
+        "latency = fastconv median / OV median (issue 7 asks for <= 1), OV max rel diff "
+        "= max |fastconv - OV| / max |OV|.")
     for i, n in enumerate(ctx.notes, 1):
         say(f"[{i}] {n}")
     if a.json:
         ST.write_json(ctx, a.json, {
             "date": started, "fastconv_cpu_info": info,
             "onnxruntime": getattr(ort, "__version__", None),
+            "openvino": getattr(ov, "__version__", None), "peers_not_run": why,
+            "openvino_config": ov_config_text() if ov else None,
+            "openvino_call_us": ctx.ov_call_us,
             "loadavg_start": load0, "loadavg_end": load1, "wall_s": wall})
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The implementations the benchmark times fastconv against, and its own runners: the
 NumPy im2col + BLAS baseline (also the conv reference), ONNX Runtime (one-node models and
-sessions), PyTorch (functional calls, and a replay of a whole fastconv Model), the conv
-algorithms fastconv has (``fc.conv_algorithms()``), and the checks of an output against
-its reference. Shared by ``fastconv bench`` and the pytest-benchmark suite in bench/.
+sessions), OpenVINO (whole ONNX models, for bench/network_table.py), PyTorch (functional
+calls, and a replay of a whole fastconv Model), the conv algorithms fastconv has
+(``fc.conv_algorithms()``), and the checks of an output against its reference. Shared by
+``fastconv bench`` and the pytest-benchmark suite in bench/.
 """
 from __future__ import annotations
 
@@ -183,6 +184,109 @@ def ort_runner(ort, model_bytes: bytes, threads: int, x: np.ndarray):
                                 providers=["CPUExecutionProvider"])
     feed = {sess.get_inputs()[0].name: x}
     return lambda: sess.run(None, feed)[0]
+
+
+# ---------------------------------------------------------------- OpenVINO
+OPENVINO_VERSION = "2025.4.0"      # the version of the `openvino` extra (pyproject.toml)
+# Read back from the compiled model and reported next to its figures.
+OPENVINO_REPORTED = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS",
+                     "PERFORMANCE_HINT", "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING",
+                     "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE",
+                     "CPU_DENORMALS_OPTIMIZATION")
+# The runtime-model layer types whose precision says what the arithmetic ran in.
+_OV_COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "Deconvolution")
+
+
+def openvino_config(threads: int, precision: Optional[str] = "f32") -> Dict[str, str]:
+    """compile_model's CPU config for a latency comparison with fastconv and ORT.
+
+    precision "f32": on a CPU with AMX-BF16 or AVX512-BF16 the CPU plugin's default
+    inference precision is bf16, which is another computation (8-bit mantissas), not a
+    faster float32 one; fastconv and ORT compute in float32. None leaves OpenVINO's
+    default (for an informative figure only). One stream of `threads` threads with the
+    LATENCY hint: one request at a time, as the other engines run. Pinning off: the
+    engines share the process (the infer request's calling thread is fastconv's OpenMP
+    master thread too) and the cores with other jobs, and neither fastconv (libgomp,
+    no OMP_PROC_BIND) nor ORT pins, so all three leave placement to the kernel.
+    Hyper-threading off: `threads` means physical cores, one thread each, as fastconv's
+    tables count them (no effect on a CPU without SMT). Core type ANY_CORE: no
+    restriction (P/E cores only matter on hybrid client CPUs), like the other two."""
+    cfg = {"INFERENCE_NUM_THREADS": str(int(threads)), "NUM_STREAMS": "1",
+           "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": "NO",
+           "ENABLE_HYPER_THREADING": "NO", "SCHEDULING_CORE_TYPE": "ANY_CORE"}
+    if precision is not None:
+        cfg["INFERENCE_PRECISION_HINT"] = precision
+    return cfg
+
+
+def openvino_compile(ov, model, threads: int, input_shape=None,
+                     precision: Optional[str] = "f32", core=None):
+    """An OpenVINO CompiledModel of `model` (ONNX bytes or a path to an .onnx file) on the
+    CPU with openvino_config(threads, precision). input_shape: the one input's full
+    shape (batch included), made static before compiling (the export's batch axis is
+    dynamic; a static shape is how OpenVINO is deployed for a fixed batch)."""
+    core = core or ov.Core()
+    m = core.read_model(model if isinstance(model, (bytes, bytearray)) else str(model))
+    if input_shape is not None:
+        m.reshape({0: [int(d) for d in input_shape]})
+    return core.compile_model(m, "CPU", openvino_config(threads, precision))
+
+
+def _ov_str(v) -> str:
+    """A property value as text: Type f32 -> "f32", enums without their class."""
+    get = getattr(v, "get_type_name", None)
+    if callable(get):
+        return str(get())
+    name = getattr(v, "name", None)
+    return str(name) if isinstance(name, str) else str(v)
+
+
+def openvino_properties(compiled) -> Dict[str, object]:
+    """What the compiled model says it runs with: OPENVINO_REPORTED as text, and
+    "runtime_precisions" / "runtime_primitives": {layer type: sorted precisions /
+    kernel names (e.g. brgconv_avx512_f32)} of its compute layers from the runtime model
+    (the kernels actually chosen, not just the hint)."""
+    out: Dict[str, object] = {}
+    for k in OPENVINO_REPORTED:
+        try:
+            out[k] = _ov_str(compiled.get_property(k))
+        except Exception as e:          # a property this version does not have
+            out[k] = f"n/a ({type(e).__name__})"
+    found: Dict[str, Dict[str, set]] = {"runtimePrecision": {}, "primitiveType": {}}
+    try:
+        for op in compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            kind = info["layerType"].astype(str) if "layerType" in info else None
+            if kind not in _OV_COMPUTE_LAYERS:
+                continue
+            for key, per in found.items():
+                if key in info:
+                    per.setdefault(kind, set()).add(info[key].astype(str))
+    except Exception as e:
+        out["runtime_precisions"] = out["runtime_primitives"] = \
+            f"n/a ({type(e).__name__}: {e})"
+    else:
+        for name, key in (("runtime_precisions", "runtimePrecision"),
+                          ("runtime_primitives", "primitiveType")):
+            out[name] = {k: sorted(v) for k, v in sorted(found[key].items())}
+    return out
+
+
+def openvino_runner(ov, compiled, x: np.ndarray):
+    """A zero-argument callable running `compiled` on x through one infer request made
+    here and reused: the input is bound once as a tensor sharing x's memory (no copy
+    per call), and each call is one synchronous `infer()` returning the output as a
+    fresh array (as fastconv and ORT return theirs)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    req = compiled.create_infer_request()
+    tensor = ov.Tensor(x, shared_memory=True)
+    if not np.shares_memory(tensor.data, x):
+        raise RuntimeError("openvino.Tensor(shared_memory=True) copied the input")
+    req.set_input_tensor(tensor)
+
+    def run(req=req, keep=(x, tensor)):
+        return req.infer()[0]
+    return run
 
 
 def _one_node_onnx(onnx, node, x_shape, y_shape, inits) -> bytes:

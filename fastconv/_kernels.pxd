@@ -73,6 +73,12 @@ cdef extern from "fastconv.h" nogil:
     fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
                             size_t packed_bytes, float *y, void *workspace,
                             size_t workspace_bytes)
+    fc_status fc_conv2d_run_maxpool2_workspace_size(const fc_conv2d_params *p,
+                                                    const void *packed, size_t packed_bytes,
+                                                    size_t *bytes)
+    fc_status fc_conv2d_run_maxpool2(const fc_conv2d_params *p, const float *x,
+                                     const void *packed, size_t packed_bytes, float *y,
+                                     void *workspace, size_t workspace_bytes)
     fc_status fc_ref_conv2d(const fc_conv2d_params *p, const float *x, const float *w,
                             const float *bias, float *y)
 

@@ -53,6 +53,10 @@ cdef inline int _check(fc_status st, str where) except -1:
 cdef cnp.ndarray _f32(object a, int ndim, str name, str where):
     """`a` as a float32 C-contiguous array of rank ndim (the functional layer converts;
     here anything else is a caller bug and raises)."""
+    if (isinstance(a, cnp.ndarray) and cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and
+            cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_NDIM(a) == ndim and
+            cnp.PyArray_IS_C_CONTIGUOUS(a)):
+        return a  # the common case, checked through the C API (no Python attributes)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{where}: {name} must be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype != np.float32:
@@ -83,7 +87,18 @@ cdef bint _overlaps(object a, object b):
     """True if a and b may touch the same bytes (None touches nothing). The address-range
     test is exact for contiguous arrays; strided ones get the exact test, bounded, and
     count as overlapping when that is too hard to decide."""
-    if a is None or b is None or not np.may_share_memory(a, b):
+    cdef char *pa
+    cdef char *pb
+    if a is None or b is None:
+        return False
+    if (isinstance(a, cnp.ndarray) and isinstance(b, cnp.ndarray) and
+            cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(b)):
+        # both cover every byte of their address ranges: the range test is exact, and
+        # cheap (np.may_share_memory was ~0.6 us a call, five calls per conv step)
+        pa, pb = <char *>cnp.PyArray_DATA(a), <char *>cnp.PyArray_DATA(b)
+        return (cnp.PyArray_NBYTES(a) > 0 and cnp.PyArray_NBYTES(b) > 0 and
+                pa < pb + cnp.PyArray_NBYTES(b) and pb < pa + cnp.PyArray_NBYTES(a))
+    if not np.may_share_memory(a, b):
         return False
     try:
         return bool(np.shares_memory(a, b, max_work=1 << 20))
@@ -97,6 +112,13 @@ cdef cnp.ndarray _result(object out, tuple shape, str where, tuple inputs):
     array) pairs in inputs (ValueError)."""
     if out is None:
         return np.empty(shape, dtype=np.float32)
+    if (isinstance(out, cnp.ndarray) and cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT32 and
+            cnp.PyArray_ISNOTSWAPPED(out) and cnp.PyArray_IS_C_CONTIGUOUS(out) and cnp.PyArray_ISWRITEABLE(out) and
+            out.shape == shape):
+        for name, a in inputs:
+            if _overlaps(out, a):
+                raise ValueError(f"{where}: out overlaps the memory of {name}")
+        return out
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{where}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != np.float32:
@@ -119,6 +141,14 @@ cdef cnp.ndarray _use_workspace(object workspace, size_t nbytes, str where, tupl
     in others (ValueError). Its start needs no alignment: the C side aligns it."""
     if workspace is None:
         return _workspace(nbytes)
+    if (isinstance(workspace, cnp.ndarray) and cnp.PyArray_TYPE(workspace) == cnp.NPY_UINT8
+            and cnp.PyArray_NDIM(workspace) == 1 and cnp.PyArray_IS_C_CONTIGUOUS(workspace)
+            and cnp.PyArray_ISWRITEABLE(workspace)
+            and <size_t>cnp.PyArray_DIM(workspace, 0) >= nbytes):
+        for name, a in others:
+            if _overlaps(workspace, a):
+                raise ValueError(f"{where}: workspace overlaps the memory of {name}")
+        return workspace
     if not isinstance(workspace, np.ndarray):
         raise TypeError(f"{where}: workspace must be a numpy.ndarray, "
                         f"got {type(workspace).__name__}")
@@ -439,10 +469,14 @@ def conv2d_pack(tuple x_shape, w, bias, stride, pads, dilation, int64_t groups,
     return blob, _ALGO_NAMES[int(fc_conv2d_packed_algo(dst, nbytes))]
 
 
-cdef size_t _run_workspace_size(fc_conv2d_params *p, cnp.ndarray BL) except? 0:
+cdef size_t _run_workspace_size(fc_conv2d_params *p, cnp.ndarray BL, bint maxpool2) except? 0:
     cdef size_t nbytes
-    cdef fc_status st = fc_conv2d_run_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0],
-                                                     &nbytes)
+    cdef fc_status st
+    if maxpool2:
+        st = fc_conv2d_run_maxpool2_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0],
+                                                   &nbytes)
+    else:
+        st = fc_conv2d_run_workspace_size(p, cnp.PyArray_DATA(BL), BL.shape[0], &nbytes)
     if st == FC_EINVAL:
         raise ValueError("conv2d_run: the packed weights do not match this call (another "
                          "weight shape, or packed for another ISA): pack them again")
@@ -456,24 +490,35 @@ cdef cnp.ndarray _blob(object blob):
     return blob
 
 
+cdef int _check_maxpool2(fc_conv2d_params *p, bint maxpool2) except -1:
+    if maxpool2 and (p.out_h < 2 or p.out_w < 2):
+        raise ShapeError(f"conv2d_run: maxpool2 needs a conv output of at least 2x2 for a "
+                         f"2x2 window, got {p.out_h}x{p.out_w}")
+    return 0
+
+
 def conv2d_run_workspace_bytes(tuple x_shape, blob, tuple w_shape, stride, pads, dilation,
-                               int64_t groups, num_threads=None):
+                               int64_t groups, num_threads=None, *, bint maxpool2=False):
     """Bytes of scratch memory a conv2d_run call with these shapes, this blob (and team
-    size) uses."""
+    size) and this maxpool2 uses."""
     cdef cnp.ndarray BL = _blob(blob)
     cdef fc_conv2d_params p
     _conv_params(&p, x_shape, w_shape, stride, pads, dilation, groups, False,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_check(&p), "conv2d")
-    return _run_workspace_size(&p, BL)
+    _check_maxpool2(&p, maxpool2)
+    return _run_workspace_size(&p, BL, maxpool2)
 
 
 def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
-               bint relu=False, num_threads=None, *, out=None, workspace=None):
+               bint relu=False, num_threads=None, *, out=None, workspace=None,
+               bint maxpool2=False):
     """y = conv2d(x, the packed weights and bias of blob) (then ReLU); w_shape is the shape
     of the weights that were packed. Fails with ValueError if the blob does not match
     (another weight shape, or packed for another ISA). out: the [N,Co,Ho,Wo] result
-    array; workspace: conv2d_run_workspace_bytes(...) bytes at least."""
+    array; workspace: conv2d_run_workspace_bytes(...) bytes at least. maxpool2: then a
+    2x2 stride-2 max pool (no padding, floor mode) in the same call, out [N,Co,Ho//2,
+    Wo//2]; bit for bit max_pool2d of the unpooled result (fc_conv2d_run_maxpool2)."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "conv2d"), Y, ws, BL
     cdef fc_conv2d_params p
     cdef size_t nbytes, pbytes
@@ -488,9 +533,11 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     _check(fc_conv2d_check(&p), "conv2d")
     pbytes = BL.shape[0]
     bl = cnp.PyArray_DATA(BL)
-    nbytes = _run_workspace_size(&p, BL)
+    _check_maxpool2(&p, maxpool2)
+    nbytes = _run_workspace_size(&p, BL, maxpool2)
     inputs = (("x", X), ("blob", BL))
-    Y = _result(out, (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d_run", inputs)
+    Y = _result(out, (p.batch, p.out_channels, p.out_h // 2, p.out_w // 2) if maxpool2 else
+                (p.batch, p.out_channels, p.out_h, p.out_w), "conv2d_run", inputs)
     if p.batch == 0:  # nothing to run: a given workspace is checked, none is allocated
         if workspace is not None:
             _use_workspace(workspace, nbytes, "conv2d_run", inputs + (("out", Y),))
@@ -499,7 +546,10 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     nbytes = ws.shape[0]
     xp, yp, wsp = _ptr(X), _wptr(Y), cnp.PyArray_DATA(ws)
     with nogil:
-        st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
+        if maxpool2:
+            st = fc_conv2d_run_maxpool2(&p, xp, bl, pbytes, yp, wsp, nbytes)
+        else:
+            st = fc_conv2d_run(&p, xp, bl, pbytes, yp, wsp, nbytes)
     _check(st, "conv2d_run")
     return Y
 

@@ -807,16 +807,19 @@ def tune(model, batch: int = 1, threads: Optional[int] = None, opts: Optional[Op
                 try:
                     blob, _ = _kernels.conv2d_pack(xs, step.weight, step.bias, step.stride,
                                                    step.pads, step.dilation, step.groups, algo)
-                    y = np.empty((batch, step.w_shape[0]) + _conv_out_hw(step, xs),
-                                 np.float32)
+                    # the step as it runs: with its fused max pool, if any
+                    hw = _conv_out_hw(step, xs)
+                    if step.maxpool2:
+                        hw = (hw[0] // 2, hw[1] // 2)
+                    y = np.empty((batch, step.w_shape[0]) + hw, np.float32)
                     ws = np.empty(max(1, _kernels.conv2d_run_workspace_bytes(
                         xs, blob, step.w_shape, step.stride, step.pads, step.dilation,
-                        step.groups, t)), np.uint8)
+                        step.groups, t, maxpool2=step.maxpool2)), np.uint8)
 
                     def run(blob=blob, y=y, ws=ws):
                         _kernels.conv2d_run(x, blob, step.w_shape, step.stride, step.pads,
                                             step.dilation, step.groups, step.relu, t, out=y,
-                                            workspace=ws)
+                                            workspace=ws, maxpool2=step.maxpool2)
                     run()
                     runners[algo] = run
                 except CANNOT_SERVE as e:

@@ -146,6 +146,7 @@ class Model:
         self._infer_shapes()
         self._plan: Optional[ExecutionPlan] = None
         self._lock = threading.Lock()
+        self._fuse_pool: Optional[bool] = None
         if compile:
             self.compile()
 
@@ -196,9 +197,21 @@ class Model:
         """(Re)build the execution plan: fold, fuse, choose algorithms, pack weights and
         plan the activation arena. Called when the model is built and after any change
         of weights or algorithms."""
-        plan = ExecutionPlan(self)
+        plan = ExecutionPlan(self, fuse_pool=getattr(self, "_fuse_pool", None))
         with self._lock:
             self._plan = plan
+
+    @property
+    def fuse_pool(self) -> bool:
+        """Whether a conv (+ BatchNorm, + ReLU) and the 2x2 stride-2 max pool that is its
+        only reader run as one step (see plan.ConvStep); default: on unless the environment
+        has FASTCONV_FUSE_POOL=0. Setting it recompiles. Not kept by save/pickle."""
+        return self.plan.fuse_pool
+
+    @fuse_pool.setter
+    def fuse_pool(self, on: bool) -> None:
+        self._fuse_pool = bool(on)
+        self.compile()
 
     @property
     def plan(self) -> ExecutionPlan:

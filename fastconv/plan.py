@@ -9,6 +9,7 @@ are planned per sample and scaled by the batch size, so one plan serves every ba
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Dict, List, Optional, Tuple
@@ -23,6 +24,13 @@ _ARENA_CACHE_BATCHES = 4          # (batch, threads) pairs whose arenas are kept
 
 _ALIAS_KINDS = ("Dropout", "Identity", "Flatten", "Reshape")
 _POOL_KINDS = ("MaxPool2d", "AvgPool2d", "MaxPool1d", "AvgPool1d")
+
+
+def fuse_pool_default() -> bool:
+    """Whether compiling fuses a conv with the 2x2 stride-2 max pool after it: on unless
+    the environment says FASTCONV_FUSE_POOL=0 (read at each compile; Model.fuse_pool
+    overrides it per model)."""
+    return os.environ.get("FASTCONV_FUSE_POOL", "1").strip() != "0"
 
 
 def _round_up(n: int, m: int) -> int:
@@ -63,9 +71,21 @@ class ConvStep(Step):
     batch-1 choice (packed when the model is compiled); a batch for which the rule picks
     another one (Winograd on tiny maps once the batch gives it enough tiles: CIFAR VGG's
     4x4 layers at batch 64 run 2.3-3.1x faster than im2col, `algo_for`) gets that
-    algorithm's pack too, made on first use and kept."""
+    algorithm's pack too, made on first use and kept.
 
-    def __init__(self, nodes, inputs, output, layer, in_shape, bn=None, relu=False):
+    With `maxpool2` the step also does the 2x2 stride-2 max pool (no padding, floor mode)
+    that was the conv's only reader (issue 7; ExecutionPlan decides): one call,
+    conv2d_run(maxpool2=True), writes the pooled map, bit for bit what conv -> (relu) ->
+    max_pool2d gives. Winograd, whose output tiles hold whole 2x2 windows, pools each
+    tile as it is written, so the full-size conv output is never stored and the pool's
+    pass over it disappears (VGG-16: every conv before a pool runs Winograd at batch 1).
+    Any other algorithm the batch runs (auto's per-batch choice, or set_algo) writes the
+    conv output into the workspace and pools it from there: the same bits, no saving.
+    Bias, then ReLU, then the max, so the values are those of the separate steps (the
+    max of ReLU outputs, NaN propagating as in max_pool2d)."""
+
+    def __init__(self, nodes, inputs, output, layer, in_shape, bn=None, relu=False,
+                 maxpool2=False):
         self.nodes, self.inputs, self.output = tuple(nodes), tuple(inputs), output
         cfg = layer.config()
         weight = np.asarray(layer.params["weight"], dtype=np.float32)
@@ -95,6 +115,9 @@ class ConvStep(Step):
         self.relu = bool(relu)
         if relu:
             fused.append("relu")
+        self.maxpool2 = bool(maxpool2)
+        if maxpool2:
+            fused.append("maxpool")
         self.fused = "+".join(fused)
         self.weight = np.ascontiguousarray(weight, dtype=np.float32)
         self.bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
@@ -168,14 +191,15 @@ class ConvStep(Step):
         shape = (batch,) + self.x_shape1[1:]
         return _kernels.conv2d_run_workspace_bytes(shape, self._blob_for(batch), self.w_shape,
                                                    self.stride, self.pads, self.dilation,
-                                                   self.groups, threads)
+                                                   self.groups, threads,
+                                                   maxpool2=self.maxpool2)
 
     def __call__(self, env, workspace, threads):
         x = self._x4(env[self.inputs[0]])
         y = self._x4(env[self.output])
         _kernels.conv2d_run(x, self._blob_for(x.shape[0]), self.w_shape, self.stride, self.pads,
                             self.dilation, self.groups, self.relu, threads, out=y,
-                            workspace=workspace)
+                            workspace=workspace, maxpool2=self.maxpool2)
 
     @property
     def packed_bytes(self) -> int:
@@ -300,8 +324,9 @@ class _Arena:
 class ExecutionPlan:
     """Steps, tensor storage and the arena layout of a compiled Model."""
 
-    def __init__(self, model):
+    def __init__(self, model, fuse_pool: Optional[bool] = None):
         self.model_name = model.name
+        self.fuse_pool = fuse_pool_default() if fuse_pool is None else bool(fuse_pool)
         self.shapes = dict(model.shapes)
         self.input_names = list(model.input_shapes)
         self.output_names = list(model.output_names)
@@ -353,7 +378,14 @@ class ExecutionPlan:
                 if nxt is not None:
                     relu, tail = True, nxt
                     group.append(nxt)
-                step = ConvStep(group, ins, tail, n.layer, self.shapes[ins[0]], bn, relu)
+                pool = False
+                if self.fuse_pool and kind == "Conv2d":
+                    nxt = sole_consumer(tail, ("MaxPool2d",))
+                    if nxt is not None and self._is_maxpool2(by_name[nxt], self.shapes[tail]):
+                        pool, tail = True, nxt
+                        group.append(nxt)
+                step = ConvStep(group, ins, tail, n.layer, self.shapes[ins[0]], bn, relu,
+                                pool)
             elif kind == "Linear":
                 group, tail, relu = [n.name], n.name, False
                 nxt = sole_consumer(tail, ("ReLU",))
@@ -374,6 +406,16 @@ class ExecutionPlan:
             for k, name in enumerate(step.nodes):
                 self.node_info[name] = {"algo": step.algo if k == 0 else f"fused into "
                                         f"{step.nodes[0]}", "step": step, "fused": step.fused}
+
+    def _is_maxpool2(self, node, in_shape) -> bool:
+        """Whether a MaxPool2d node is the 2x2 stride-2 pool without padding or dilation
+        whose output is floor(H/2) x floor(W/2) (ceil_mode on even sizes included), i.e.
+        what conv2d_run(maxpool2=True) computes."""
+        p = PoolStep([node.name], node.inputs, node.name, node.layer, in_shape)
+        c, h, w = in_shape
+        return (p.kernel == (2, 2) and p.stride == (2, 2) and p.dilation == (1, 1)
+                and tuple(p.pads) == (0, 0, 0, 0) and h >= 2 and w >= 2
+                and tuple(self.shapes[node.name]) == (c, h // 2, w // 2))
 
     @staticmethod
     def _bn_matches(bn, conv) -> bool:

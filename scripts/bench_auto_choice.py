@@ -4,6 +4,7 @@ first layers with short sums: every algorithm that can serve a layer, weights pr
 rule's choice and its time over the best's.
 
     python scripts/bench_auto_choice.py --threads 1 2 [--batch 1] [--repeats 7]
+                                        [--sets vgg16 first cifar]
 """
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ VGG16 = [("conv1_1", 3, 64, 224), ("conv1_2", 64, 64, 224), ("conv2_1", 64, 128,
          ("conv2_2", 128, 128, 112), ("conv3_1", 128, 256, 56), ("conv3_2", 256, 256, 56),
          ("conv4_1", 256, 512, 28), ("conv4_2", 512, 512, 28), ("conv5_1", 512, 512, 14)]
 FIRST = [("cifar conv1_1", 3, 64, 32), ("1->16 at 32", 1, 16, 32), ("3->32 at 56", 3, 32, 56)]
+CIFAR = [("cifar conv1_2", 64, 64, 32), ("cifar conv2_1", 64, 128, 16),
+         ("cifar conv2_2", 128, 128, 16), ("cifar conv3_1", 128, 256, 8),
+         ("cifar conv3_2", 256, 256, 8), ("cifar conv4_1", 256, 512, 4),
+         ("cifar conv4_2", 512, 512, 4), ("cifar conv5_1", 512, 512, 2)]
+SETS = {"vgg16": VGG16, "first": FIRST, "cifar": CIFAR}
 
 
 def main() -> None:
@@ -30,12 +36,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["vgg16", "first"],
+                    help="layer sets: VGG-16's convs, short-sum first layers, CIFAR VGG's convs")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     print(f"ISA {_kernels.get_isa()}, batch {args.batch}, medians of {args.repeats}")
     for threads in args.threads:
         fc.set_num_threads(threads)
-        for name, ci, co, hw in VGG16 + FIRST:
+        for name, ci, co, hw in [layer for s in args.sets for layer in SETS[s]]:
             w = (rng.standard_normal((co, ci, 3, 3)) * np.sqrt(2 / (9 * ci))).astype(np.float32)
             x = rng.standard_normal((args.batch, ci, hw, hw)).astype(np.float32)
             chosen = _kernels.conv2d_choose(x.shape, w.shape, (1, 1), (1, 1, 1, 1), (1, 1), 1)

@@ -142,6 +142,18 @@ fc_status fc_conv2d_run_workspace_size(const fc_conv2d_params *p, const void *pa
                                        size_t packed_bytes, size_t *bytes);
 fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *packed,
                         size_t packed_bytes, float *y, void *workspace, size_t workspace_bytes);
+/* A prepared convolution followed by a 2x2 stride-2 max pool (no padding, floor mode: an
+ * odd last row or column of the conv output is dropped), in one call: y: [batch,
+ * out_channels, out_h / 2, out_w / 2] = max_pool2d(conv(x) + bias, then ReLU if p->relu),
+ * bit for bit what fc_conv2d_run then fc_max_pool2d give. A Winograd blob pools each
+ * output tile as it is written (its tiles hold whole windows), so the unpooled map is
+ * never stored; the other algorithms write it into the workspace and pool it from there
+ * (so their workspace is larger by its size). FC_ESHAPE if out_h or out_w is below 2. */
+fc_status fc_conv2d_run_maxpool2_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                                size_t packed_bytes, size_t *bytes);
+fc_status fc_conv2d_run_maxpool2(const fc_conv2d_params *p, const float *x, const void *packed,
+                                 size_t packed_bytes, float *y, void *workspace,
+                                 size_t workspace_bytes);
 
 /* The naive oracle (src_c/ref/): seven nested loops, bounds tested per tap, no SIMD,
  * one thread. Same layout and semantics as fc_conv2d. */

@@ -80,15 +80,23 @@ fc_status fc_conv2d_check(const fc_conv2d_params *p) {
 }
 
 /* Winograd's multiplications per direct one: 9 taps per output pixel against n*n points
- * per tile, the tiles rounded up to whole GEMM panels of the active ISA (16 columns
- * under avx2, 32 under avx512: VGG-16's 14x14 maps give 16 F(4x4) tiles, a full avx2
- * panel but half an avx512 one, where F(2x2)'s 49 tiles in 2 panels win: measured
- * 14x14x512 avx512, 1 thread, GFLOP/s direct / im2col / winograd / winograd2 =
- * 87 / 77 / 89 / 101 and 87 / 79 / 90 / 104 in two runs). */
+ * per tile, the tiles rounded up to the GEMM columns the driver computes
+ * (fc_wino_gemm_cols: whole panels of the active ISA, 16 columns under avx2 and 32 under
+ * avx512, or half a panel for a last one at most half full). Since the driver computes
+ * 16 F(4x4) tiles as half an avx512 panel (2026-12-02), F(4x4) wins VGG-16's 14x14 maps at
+ * batch 1 and F(2x2) CIFAR's 8x8 ones; prepacked, 1 thread, batch 1, medians of 41 (9)
+ * interleaved calls on a loaded machine, ms direct / im2col / winograd / winograd2:
+ *   VGG-16 conv5_1 14x14x512:      10.57 / 11.52 / 4.56 / 8.89  (was F(2x2)); with the
+ *                                  weights evicted before each call F(4x4) 4.49, F(2x2) 5.14
+ *   CIFAR conv2_1 16x16, 64->128:  0.311 / 0.337 / 0.181 / 0.214 (was F(2x2))
+ *   CIFAR conv2_2 16x16x128:       0.595 / 0.658 / 0.322 / 0.386 (was F(2x2))
+ *   CIFAR conv3_1 8x8, 128->256:   0.330 / 0.326 / 0.472 / 0.267 (was im2col)
+ *   CIFAR conv3_2 8x8x256:         0.641 / 0.672 / 0.883 / 0.487 (was im2col)
+ *   CIFAR conv4_x 4x4, 2x2: unchanged (im2col / direct), Winograd 1.7-12x slower. */
 static double wino_gain(const fc_conv2d_params *p, int64_t m) {
     const int64_t nr = (int64_t)fc_sgemm_nr(fc_active_isa());
     const int64_t tiles = p->batch * ((p->out_h + m - 1) / m) * ((p->out_w + m - 1) / m);
-    const int64_t cols = (tiles + nr - 1) / nr * nr;
+    const int64_t cols = (int64_t)fc_wino_gemm_cols((size_t)tiles, (size_t)nr);
     return 9.0 * (double)(p->batch * p->out_h * p->out_w) / ((double)((m + 2) * (m + 2)) *
                                                               (double)(cols > 0 ? cols : nr));
 }
@@ -311,4 +319,92 @@ fc_status fc_conv2d_run(const fc_conv2d_params *p, const float *x, const void *p
     /* no bias stays no bias: adding zeros would turn -0.0 into +0.0 */
     return fc_conv2d_im2col_run(p, x, wpack, h->has_bias ? bpack : NULL, y, workspace,
                                 workspace_bytes);
+}
+
+/* ---------------------------------------------------------------- conv + 2x2 max pool */
+
+/* The max pool that follows: 2x2 windows, stride 2, no padding, floor mode. */
+static void maxpool2_params(const fc_conv2d_params *p, fc_pool2d_params *q) {
+    q->batch = p->batch;
+    q->channels = p->out_channels;
+    q->in_h = p->out_h;
+    q->in_w = p->out_w;
+    q->kernel_h = q->kernel_w = q->stride_h = q->stride_w = 2;
+    q->pad_top = q->pad_left = q->pad_bottom = q->pad_right = 0;
+    q->dilation_h = q->dilation_w = 1;
+    q->ceil_mode = 0;
+    q->count_include_pad = 0;
+    q->out_h = p->out_h / 2;
+    q->out_w = p->out_w / 2;
+    q->num_threads = p->num_threads;
+}
+
+/* The header of a blob that can run p with the pool after it (NULL: FC_EINVAL), and in
+ * *scratch the bytes of the unpooled map the algorithm needs in the workspace: none for
+ * Winograd, whose tiles hold whole windows and are pooled as they are written; the whole
+ * [batch, Co, out_h, out_w] map (aligned) for the others, which write it and pool it. */
+static fc_status maxpool2_plan(const fc_conv2d_params *p, const void *packed,
+                               size_t packed_bytes, const packed_header **hp, size_t *scratch) {
+    fc_status st = fc_conv2d_check(p);
+    if (st != FC_OK) return st;
+    if (p->out_h < 2 || p->out_w < 2) return FC_ESHAPE; /* no whole window */
+    const packed_header *h = check_blob(p, packed, packed_bytes);
+    if (!h) return FC_EINVAL;
+    *hp = h;
+    *scratch = 0;
+    if (h->algo == FC_CONV_WINOGRAD || h->algo == FC_CONV_WINOGRAD2) return FC_OK;
+    const int64_t d[5] = {p->batch, p->out_channels, p->out_h, p->out_w, (int64_t)sizeof(float)};
+    if (fc_count(scratch, 5, d) || fc_align_size(*scratch, scratch)) return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_run_maxpool2_workspace_size(const fc_conv2d_params *p, const void *packed,
+                                                size_t packed_bytes, size_t *bytes) {
+    const packed_header *h;
+    size_t scratch, run;
+    if (!bytes) return FC_EINVAL;
+    fc_status st = maxpool2_plan(p, packed, packed_bytes, &h, &scratch);
+    if (st != FC_OK) return st;
+    if ((st = fc_conv2d_run_workspace_size(p, packed, packed_bytes, &run)) != FC_OK) return st;
+    if (scratch == 0) {
+        *bytes = run;
+        return FC_OK;
+    }
+    /* + FC_ALIGN: the map is placed at the first aligned byte */
+    if (fc_add_size(run, scratch, bytes) || fc_add_size(*bytes, FC_ALIGN, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_run_maxpool2(const fc_conv2d_params *p, const float *x, const void *packed,
+                                 size_t packed_bytes, float *y, void *workspace,
+                                 size_t workspace_bytes) {
+    const packed_header *h;
+    size_t scratch, need;
+    fc_status st = maxpool2_plan(p, packed, packed_bytes, &h, &scratch);
+    if (st != FC_OK) return st;
+    if (p->batch == 0) return FC_OK;
+    if (!x || !y) return FC_EINVAL;
+    if ((st = fc_conv2d_run_maxpool2_workspace_size(p, packed, packed_bytes, &need)) != FC_OK)
+        return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (scratch == 0) {
+        if (fc_conv2d_winograd_supports(p) != FC_OK) return FC_EINVAL;
+        const float *wpack = (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES);
+        const float *bpack =
+            (const float *)((const char *)packed + FC_PACKED_HEADER_BYTES + h->wbytes);
+        return fc_conv2d_winograd_run_maxpool2(p, (fc_conv_algo)h->algo, x, wpack,
+                                               h->has_bias ? bpack : NULL, y, workspace,
+                                               workspace_bytes);
+    }
+    /* other algorithms: the conv into the workspace, then the pool (no pass saved, but one
+     * call, and the same bits as the two separate ones) */
+    char *base = (char *)fc_align_ptr(workspace);
+    const size_t used = (size_t)(base - (char *)workspace) + scratch;
+    float *full = (float *)(void *)base;
+    st = fc_conv2d_run(p, x, packed, packed_bytes, full, base + scratch, workspace_bytes - used);
+    if (st != FC_OK) return st;
+    fc_pool2d_params q;
+    maxpool2_params(p, &q);
+    return fc_max_pool2d(&q, full, y);
 }

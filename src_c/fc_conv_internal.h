@@ -42,6 +42,15 @@ fc_status fc_conv2d_im2col_run(const fc_conv2d_params *p, const float *x, const 
 /* Winograd F(4x4, 3x3) (FC_CONV_WINOGRAD) and F(2x2, 3x3) (FC_CONV_WINOGRAD2):
  * src_c/fc_conv_winograd.c; same contract as above, `algo` selecting the variant. */
 fc_status fc_conv2d_winograd_supports(const fc_conv2d_params *p);
+/* GEMM columns the Winograd driver computes for `tiles` tiles with panels of nr: whole
+ * panels, except that a last panel at most half full costs half (the micro-kernels'
+ * half-width case, fc_gemm_width) when that half is whole groups of 8 tiles. Shared by
+ * the driver and the `auto` rule's multiplication count. */
+static inline size_t fc_wino_gemm_cols(size_t tiles, size_t nr) {
+    const size_t rest = tiles % nr, half = nr / 2;
+    if (rest && rest <= half && half % 8 == 0) return (tiles + half - 1) / half * half;
+    return (tiles + nr - 1) / nr * nr;
+}
 fc_status fc_conv2d_winograd_workspace_size(const fc_conv2d_params *p, fc_conv_algo algo,
                                             size_t *bytes);
 fc_status fc_conv2d_winograd(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
@@ -56,5 +65,11 @@ fc_status fc_conv2d_winograd_run_workspace_size(const fc_conv2d_params *p, fc_co
 fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, const float *x,
                                  const float *wpack, const float *bias, float *y,
                                  void *workspace, size_t workspace_bytes);
+/* The same run with a 2x2 stride-2 max pool (floor mode) after the bias and ReLU, pooled
+ * tile by tile: y is [batch, Co, out_h / 2, out_w / 2]; same workspace. */
+fc_status fc_conv2d_winograd_run_maxpool2(const fc_conv2d_params *p, fc_conv_algo algo,
+                                          const float *x, const float *wpack,
+                                          const float *bias, float *y, void *workspace,
+                                          size_t workspace_bytes);
 
 #endif

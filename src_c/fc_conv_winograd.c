@@ -18,7 +18,10 @@
  *   2. per point t, M_t[Co x T] = U_t[Co x Ci] * V_t[Ci x T] (fc_sgemm_ex, A and B both
  *      pre-packed, one thread per GEMM);
  *   3. output transform Y = A^T M A, bias and ReLU fused, writing only the valid part of
- *      edge tiles (masked stores), in the same two forms.
+ *      edge tiles (masked stores), in the same two forms; or, for
+ *      fc_conv2d_winograd_run_maxpool2, a 2x2 stride-2 max pool of each tile too
+ *      (output_group_pool2): a tile starts at a multiple of m (even), so it holds whole
+ *      pooling windows and only the pooled quarter is ever written.
  * Threads: either each thread runs its own contiguous range of tiles, block by block,
  * with its own V and M ("private": when there are at least as many blocks as threads;
  * no barriers, which matters on a shared machine), or the team runs every block together:
@@ -33,6 +36,7 @@
  * F(2x2) 7e-7; the points +-2 of F(4x4) amplify rounding by their powers up to 8. */
 #include "fc_conv_internal.h"
 #include "fc_gemm_internal.h"
+#include "fc_pool_kernels.h" /* fc_nanmax_f32: the max pool's NaN rule */
 #include "fc_winograd_kernels.h"
 #include <string.h>
 
@@ -318,7 +322,8 @@ typedef struct {
     fc_isa isa;
     size_t nr;
     const float *x, *bias;
-    float *y;
+    float *y;                /* [N, Co, Ho, Wo], or [N, Co, Ho/2, Wo/2] if pool2 */
+    int pool2;               /* 2x2 stride-2 max pool (floor) after the bias and ReLU */
     const char *u;           /* packed U of point t at u + t*ua_bytes */
     char *bufs;              /* nbuf pairs (V, M) */
     int err;                 /* a GEMM failed (never expected: sizes checked up front) */
@@ -353,6 +358,8 @@ typedef struct {
     int in_run, out_run;     /* give the kernels the run form */
     fc_wino_run rin, rout;
     fc_wino_tiles tin, tout;
+    fc_wino_tiles tloc;      /* the tiles side by side in output_group_pool2's buffer */
+    struct { int64_t img, ty, tx; } pos[FC_WINO_MAX_LANES]; /* of the valid tiles */
     /* the input row segments of the group (runs of tiles side by side): for prefetching */
     int nseg, nseg_out;
     ptrdiff_t seg_off[WINO_MAX_SEGS], oseg_off[WINO_MAX_SEGS];
@@ -377,6 +384,8 @@ static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
         if ((size_t)l >= tg->nvalid) {
             tg->tin.off[l] = tg->tout.off[l] = 0;
             tg->tin.rows[l] = tg->tin.cols[l] = tg->tout.rows[l] = tg->tout.cols[l] = 0;
+            tg->tloc.off[l] = 0;
+            tg->tloc.rows[l] = tg->tloc.cols[l] = 0;
             continue;
         }
         const int64_t h0 = tp.ty * m - p->pad_top, w0 = tp.tx * m - p->pad_left;
@@ -387,6 +396,11 @@ static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
         tg->tout.off[l] = (ptrdiff_t)(tp.img * p->out_channels * Ho * Wo + oh0 * Wo + ow0);
         tg->tout.rows[l] = inside_bits(oh0, m, Ho);
         tg->tout.cols[l] = inside_bits(ow0, m, Wo);
+        tg->tloc.off[l] = (ptrdiff_t)m * l;
+        tg->tloc.rows[l] = tg->tloc.cols[l] = (1u << m) - 1u;
+        tg->pos[l].img = tp.img;
+        tg->pos[l].ty = tp.ty;
+        tg->pos[l].tx = tp.tx;
         tile_next(c, &tp);
     }
     tg->nseg = 0;
@@ -477,6 +491,42 @@ static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, co
         c->k.out_tiles(mv, ms, bias, p->relu, plane, (ptrdiff_t)p->out_w, &tg->tout);
 }
 
+/* output_group with the 2x2 stride-2 max pool fused (floor mode: an odd last row or
+ * column of the conv output belongs to no window and is never written). Pooled row ph of
+ * tile (ty, tx) comes from conv rows 2 ph, 2 ph + 1 of the same tile, because the tile's
+ * origin (ty m, tx m) is even. The output kernel writes the group's tiles side by side
+ * into a local m x L*m buffer (tiles form, all rows and columns), whose 2x2 windows are
+ * reduced with fc_nanmax_f32 in fastconv's max pool order -- over (r0 c0, r1 c0) and
+ * (r0 c1, r1 c1), then of the two -- so every output has the bits of max_pool2d of the
+ * unpooled conv; a group that runs along one pooled row does it in one loop per row. */
+static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t co,
+                               const float *mv, size_t ms) {
+    const fc_conv2d_params *p = c->p;
+    const int m = c->g.m, h = m / 2, L = c->k.lanes;
+    const int64_t Hp = p->out_h / 2, Wp = p->out_w / 2, rs = (int64_t)L * m;
+    const float *bias = c->bias ? c->bias + co : NULL;
+    float loc[4 * FC_WINO_MAX_LANES * 4];
+    const size_t nv = tg->nvalid;
+    if (!nv) return;
+    c->k.out_tiles(mv, ms, bias, p->relu, loc, (ptrdiff_t)rs, &tg->tloc);
+    const int64_t img = tg->pos[0].img, ty = tg->pos[0].ty, tx = tg->pos[0].tx;
+    const int run = tg->pos[nv - 1].img == img && tg->pos[nv - 1].ty == ty &&
+                    tg->pos[nv - 1].tx == tx + (int64_t)nv - 1;
+    for (size_t l = 0; l < (run ? 1 : nv); l++) {
+        const int64_t ph = tg->pos[l].ty * h, pw = tg->pos[l].tx * h;
+        const int64_t rows = FC_MIN((int64_t)h, Hp - ph);
+        const int64_t cols = FC_MIN((int64_t)(run ? (int64_t)nv * h : h), Wp - pw);
+        float *dst = c->y + ((tg->pos[l].img * p->out_channels + co) * Hp + ph) * Wp + pw;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *a = loc + 2 * r * rs + (int64_t)m * l, *b = a + rs;
+            float *d = dst + r * Wp;
+            for (int64_t j = 0; j < cols; j++)
+                d[j] = fc_nanmax_f32(fc_nanmax_f32(a[2 * j], b[2 * j]),
+                                     fc_nanmax_f32(a[2 * j + 1], b[2 * j + 1]));
+        }
+    }
+}
+
 static inline void team_barrier(int nth) {
 #ifdef _OPENMP
     if (nth > 1) {
@@ -487,6 +537,21 @@ static inline void team_barrier(int nth) {
 #endif
 }
 
+/* Item `it` of a transform phase over `ngroups` groups x `nch` channels, ordered (panel,
+ * channel, group of the panel) with gpp groups per panel (fewer in a last, partial one):
+ * its panel q, channel ch and group g. The groups of a panel are innermost so that each
+ * point's row of a panel (nr floats, whole cache lines) of V is written, and of M read,
+ * in one go; with the channel innermost every line went half at a time, an eviction
+ * apart (`perf`: 15% of VGG-16 conv1_2 in the input transform). */
+static void item_at(size_t it, size_t nch, size_t gpp, size_t ngroups, size_t *q, size_t *ch,
+                    size_t *g) {
+    const size_t qq = it / (nch * gpp), gl = FC_MIN(gpp, ngroups - qq * gpp);
+    const size_t r = it - qq * nch * gpp;
+    *q = qq;
+    *ch = r / gl;
+    *g = qq * gpp + r % gl;
+}
+
 /* The block of `valid` tiles from tile t0 (a multiple of LANES_MAX) by thread tid of a team of
  * nth sharing the buffers V, M. */
 static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, float *V,
@@ -495,29 +560,30 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
     const int64_t Ci = p->in_channels, Co = p->out_channels;
     const size_t T = c->g.T, nr = c->nr;
     const size_t L = (size_t)c->k.lanes;
-    const size_t ncols = FC_ROUND_UP(valid, nr);  /* whole panels; extra lanes are zero */
+    /* GEMM columns (extra lanes zero): 16 tiles (a 14x14 map with F(4x4) at batch 1) cost
+     * 16 columns under avx512, not 32 */
+    size_t ncols = fc_wino_gemm_cols(valid, nr);
+    if (ncols % L) ncols = FC_ROUND_UP(valid, nr);
     const size_t gin = ncols / L, gout = cdiv(valid, L);
     const size_t vs = (size_t)Ci * T, msz = (size_t)Co * T;
-    size_t lo, hi, it, cur = SIZE_MAX;
-    /* 1. input transform: items (panel, channel, group of the panel), the nr/8 groups
-     * of a panel innermost, so that each point's row of the panel (nr floats, whole
-     * cache lines) is written in one go; with the channel innermost, every line was
-     * written half at a time, an eviction apart (`perf`: 15% of VGG-16 conv1_2). */
     const size_t gpp = nr / L;
-    tile_group tgs[WINO_T_GRAIN / 8]; /* nr divides WINO_T_GRAIN (supports) */
+    size_t lo, hi, it, q, ch, gi, cur = SIZE_MAX;
+    tile_group tgs[WINO_T_GRAIN / 8]; /* the groups of one panel (nr | WINO_T_GRAIN) */
+
+    /* 1. input transform */
     split_range(gin * (size_t)Ci, (size_t)nth, (size_t)tid, &lo, &hi);
     for (it = lo; it < hi; it++) {
-        const size_t q = it / ((size_t)Ci * gpp), rem = it % ((size_t)Ci * gpp);
-        const size_t ci = rem / gpp, gq = rem % gpp;
+        item_at(it, (size_t)Ci, gpp, gin, &q, &ch, &gi);
         if (q != cur) {
             cur = q;
-            for (size_t k = 0; k < gpp; k++) {
+            for (size_t k = 0; k < gpp && q * gpp + k < gin; k++) {
                 /* padding lanes of the last panel: no tiles, zeros */
                 const size_t ck = (q * gpp + k) * L;
                 group_at(c, ck < valid ? t0 + ck : c->g.ntiles, &tgs[k]);
             }
         }
-        input_group(c, &tgs[gq], (int64_t)ci, V + q * (size_t)Ci * nr + ci * nr + gq * L, vs);
+        input_group(c, &tgs[gi - q * gpp], (int64_t)ch,
+                    V + q * (size_t)Ci * nr + ch * nr + (gi - q * gpp) * L, vs);
     }
     team_barrier(nth);
 
@@ -538,21 +604,20 @@ static void run_block(wino_ctx *c, size_t t0, size_t valid, int tid, int nth, fl
     }
     team_barrier(nth);
 
-    /* 3. output transform: items (panel, channel, group of the panel), as in 1, so that
-     * each point's row of M is read whole cache lines at a time */
-    const size_t pout = cdiv(gout, gpp);
-    split_range(pout * (size_t)Co * gpp, (size_t)nth, (size_t)tid, &lo, &hi);
+    /* 3. output transform, in the same order */
+    split_range(gout * (size_t)Co, (size_t)nth, (size_t)tid, &lo, &hi);
     cur = SIZE_MAX;
     for (it = lo; it < hi; it++) {
-        const size_t q = it / ((size_t)Co * gpp), rem = it % ((size_t)Co * gpp);
-        const size_t co = rem / gpp, gi = q * gpp + rem % gpp;
-        if (gi >= gout) continue;  /* lanes past the last tile */
+        item_at(it, (size_t)Co, gpp, gout, &q, &ch, &gi);
         if (q != cur) {
             cur = q;
             for (size_t k = 0; k < gpp && q * gpp + k < gout; k++)
                 group_at(c, t0 + (q * gpp + k) * L, &tgs[k]);
         }
-        output_group(c, &tgs[rem % gpp], (int64_t)co, M + co * T + gi * L, msz);
+        if (c->pool2)
+            output_group_pool2(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * L, msz);
+        else
+            output_group(c, &tgs[gi - q * gpp], (int64_t)ch, M + ch * T + gi * L, msz);
     }
 }
 
@@ -576,7 +641,7 @@ static void run_thread(wino_ctx *c, int tid, int nth) {
 }
 
 static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, const float *x,
-                     const char *u, const float *bias, float *y, char *bufs) {
+                     const char *u, const float *bias, float *y, int pool2, char *bufs) {
     wino_ctx c;
     fc_status st = geometry(p, tile_m(algo), &c.g);
     if (st != FC_OK) return st;
@@ -588,6 +653,7 @@ static fc_status run(const fc_conv2d_params *p, fc_conv_algo algo, fc_isa isa, c
     c.x = x;
     c.bias = bias;
     c.y = y;
+    c.pool2 = pool2;
     c.u = u;
     c.bufs = bufs;
     c.err = 0;
@@ -609,7 +675,20 @@ fc_status fc_conv2d_winograd_run(const fc_conv2d_params *p, fc_conv_algo algo, c
     if (st != FC_OK) return st;
     if (workspace_bytes < need || !workspace) return FC_ENOMEM;
     if (!x || !wpack || !y) return FC_EINVAL;
-    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y,
+    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y, 0,
+               (char *)fc_align_ptr(workspace));
+}
+
+fc_status fc_conv2d_winograd_run_maxpool2(const fc_conv2d_params *p, fc_conv_algo algo,
+                                          const float *x, const float *wpack,
+                                          const float *bias, float *y, void *workspace,
+                                          size_t workspace_bytes) {
+    size_t need;
+    fc_status st = fc_conv2d_winograd_run_workspace_size(p, algo, &need);
+    if (st != FC_OK) return st;
+    if (workspace_bytes < need || !workspace) return FC_ENOMEM;
+    if (!x || !wpack || !y) return FC_EINVAL;
+    return run(p, algo, fc_active_isa(), x, (const char *)wpack, bias, y, 1,
                (char *)fc_align_ptr(workspace));
 }
 
@@ -626,5 +705,5 @@ fc_status fc_conv2d_winograd(const fc_conv2d_params *p, fc_conv_algo algo, const
     char *base = (char *)fc_align_ptr(workspace);
     const fc_isa isa = fc_active_isa(); /* read once: packing and run agree */
     if ((st = pack_filters(p, &g, isa, w, base)) != FC_OK) return st;
-    return run(p, algo, isa, x, base, bias, y, base + wb);
+    return run(p, algo, isa, x, base, bias, y, 0, base + wb);
 }

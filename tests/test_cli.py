@@ -107,7 +107,8 @@ def test_demo_convnet(capsys):
     algos = list(fc.conv_algorithms())
     assert lines[at].split()[-len(algos) - 3:] == algos + ["auto", "auto", "chose"]
     table = lines[at + 1:]
-    for label in ("conv1_1+relu1_1", "conv2_2+relu2_2", "pool2", "fc_out", "softmax"):
+    # (pool2 is fused into conv2_2: plan.ConvStep maxpool2)
+    for label in ("conv1_1+relu1_1", "conv2_2+relu2_2+pool2", "fc_out", "softmax"):
         row = next(line for line in table if line.startswith(label + " "))
         ms = [float(v) for v in row.split(")")[1].split()[:3]]
         assert len(ms) == 3 and all(t >= 0 for t in ms), row

@@ -533,10 +533,14 @@ def test_bench_shapes_reduced(fc, row):
     ((1, 3, 56, 56), (32, 3, 3, 3), 1, 1, 1, "im2col|avx512:direct"),
     ((1, 256, 56, 56), (256, 256, 1, 1), 1, 0, 1, "im2col"),      # 1x1
     ((1, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, "winograd"),    # stride 1: winograd
-    # 16 F(4x4) tiles: one avx2 GEMM panel, half an avx512 one, where F(2x2) wins
-    ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "winograd|avx512:winograd2"),
-    # 4 F(4x4) tiles only; under avx512 even F(2x2)'s 16 fill half a 32-wide panel
-    ((1, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, "winograd2|avx512:im2col"),
+    # 16 F(4x4) tiles: one avx2 GEMM panel, half an avx512 one, computed at half width
+    ((1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1, "winograd"),
+    # 4 F(4x4) tiles only; F(2x2)'s 16 fill an avx2 panel, half an avx512 one
+    ((1, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, "winograd2"),
+    # 16x16: 16 F(4x4) tiles against 64 F(2x2) ones
+    ((1, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, "winograd"),
+    # 2x2 maps: a single F(2x2) tile, no gain -> direct
+    ((1, 512, 2, 2), (512, 512, 3, 3), 1, 1, 1, "direct"),
     # too few tiles for Winograd; under avx512 direct's 28-column tiles would run nearly
     # empty on 4 columns, so im2col
     ((1, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, "direct|avx512:im2col"),

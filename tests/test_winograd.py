@@ -31,6 +31,10 @@ SHAPES = [
     (2, 1, 9, 3, 3, 2),
     (1, 16, 17, 19, 24, (1, 0, 2, 3)),
     (1, 8, 3, 3, 16, 0),
+    # 16 F(4x4) / 49 F(2x2) tiles, and 12 / 48 over a batch: last GEMM panels at most
+    # half full, which the driver computes at half width
+    (1, 8, 14, 14, 16, 1),
+    (3, 4, 8, 8, 8, 1),
 ]
 
 
@@ -240,11 +244,12 @@ def test_auto_rule(kernels):
     # VGG-16 layers with 64 channels or more: F(4x4)
     for c, h, co in ((64, 224, 64), (128, 112, 128), (256, 56, 256)):
         assert _choose(kernels, 1, c, h, co) == "winograd", (c, h, co)
-    wide = kernels.get_isa() == "avx512"     # 32-column GEMM panels instead of 16
-    # 14x14: 16 F(4x4) tiles fill an avx2 panel but half an avx512 one, F(2x2)'s 49 two
-    assert _choose(kernels, 1, 512, 14, 512) == ("winograd2" if wide else "winograd")
-    # an 8x8 map has 4 F(4x4) tiles but 16 F(2x2) ones: one full avx2 GEMM panel
-    assert _choose(kernels, 1, 256, 8, 256) == ("im2col" if wide else "winograd2")
+    # 14x14: 16 F(4x4) tiles fill an avx2 panel and half an avx512 one (computed at half
+    # width), against F(2x2)'s 49
+    assert _choose(kernels, 1, 512, 14, 512) == "winograd"
+    # an 8x8 map has 4 F(4x4) tiles but 16 F(2x2) ones: one full avx2 GEMM panel, half an
+    # avx512 one
+    assert _choose(kernels, 1, 256, 8, 256) == "winograd2"
     assert _choose(kernels, 64, 512, 4, 512) == "winograd"  # batch 64 fills the panels
     # too few tiles to fill a panel, too few channels, or a shape Winograd cannot serve
     assert _choose(kernels, 1, 512, 4, 512) not in WINO
