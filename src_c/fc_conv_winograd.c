@@ -496,19 +496,33 @@ static void output_group(const wino_ctx *c, const tile_group *tg, int64_t co, co
  * tile (ty, tx) comes from conv rows 2 ph, 2 ph + 1 of the same tile, because the tile's
  * origin (ty m, tx m) is even. The output kernel writes the group's tiles side by side
  * into a local m x L*m buffer (tiles form, all rows and columns), whose 2x2 windows are
- * reduced with fc_nanmax_f32 in fastconv's max pool order -- over (r0 c0, r1 c0) and
- * (r0 c1, r1 c1), then of the two -- so every output has the bits of max_pool2d of the
- * unpooled conv; a group that runs along one pooled row does it in one loop per row. */
+ * reduced in fastconv's max pool order -- fc_nanmax_f32 over (r0 c0, r1 c0) and (r0 c1,
+ * r1 c1), then of the two; the AVX2 2x2/2 pooling kernel when the ISA has AVX2 -- so
+ * every output has the bits of max_pool2d of the unpooled conv; the valid pooled part is
+ * then copied out, in one piece per row for a group along one pooled row. */
 static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t co,
                                const float *mv, size_t ms) {
     const fc_conv2d_params *p = c->p;
     const int m = c->g.m, h = m / 2, L = c->k.lanes;
     const int64_t Hp = p->out_h / 2, Wp = p->out_w / 2, rs = (int64_t)L * m;
     const float *bias = c->bias ? c->bias + co : NULL;
-    float loc[4 * FC_WINO_MAX_LANES * 4];
+    float loc[4 * FC_WINO_MAX_LANES * 4], ploc[2 * FC_WINO_MAX_LANES * 2];
     const size_t nv = tg->nvalid;
+    const int64_t pw_all = (int64_t)L * h; /* pooled floats per row of the buffer */
     if (!nv) return;
     c->k.out_tiles(mv, ms, bias, p->relu, loc, (ptrdiff_t)rs, &tg->tloc);
+    /* buffer rows 2r, 2r+1 are one row pair of 2 * rs floats: the AVX2 2x2/2 pooling
+     * kernel (same order, same bits) pools all h pairs in one call */
+    if (c->isa != FC_ISA_SCALAR) {
+        fc_f32_maxpool2x2__avx2(loc, ploc, h, pw_all);
+    } else {
+        for (int r = 0; r < h; r++) {
+            const float *a = loc + 2 * r * rs, *b = a + rs;
+            for (int64_t j = 0; j < pw_all; j++)
+                ploc[r * pw_all + j] = fc_nanmax_f32(fc_nanmax_f32(a[2 * j], b[2 * j]),
+                                                     fc_nanmax_f32(a[2 * j + 1], b[2 * j + 1]));
+        }
+    }
     const int64_t img = tg->pos[0].img, ty = tg->pos[0].ty, tx = tg->pos[0].tx;
     const int run = tg->pos[nv - 1].img == img && tg->pos[nv - 1].ty == ty &&
                     tg->pos[nv - 1].tx == tx + (int64_t)nv - 1;
@@ -518,11 +532,8 @@ static void output_group_pool2(const wino_ctx *c, const tile_group *tg, int64_t 
         const int64_t cols = FC_MIN((int64_t)(run ? (int64_t)nv * h : h), Wp - pw);
         float *dst = c->y + ((tg->pos[l].img * p->out_channels + co) * Hp + ph) * Wp + pw;
         for (int64_t r = 0; r < rows; r++) {
-            const float *a = loc + 2 * r * rs + (int64_t)m * l, *b = a + rs;
-            float *d = dst + r * Wp;
-            for (int64_t j = 0; j < cols; j++)
-                d[j] = fc_nanmax_f32(fc_nanmax_f32(a[2 * j], b[2 * j]),
-                                     fc_nanmax_f32(a[2 * j + 1], b[2 * j + 1]));
+            const float *src = ploc + r * pw_all + (int64_t)h * l;
+            for (int64_t j = 0; j < cols; j++) dst[r * Wp + j] = src[j];
         }
     }
 }
