@@ -9,30 +9,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import _tree  # noqa: E402,F401  (the repository's fastconv first, as bench/ does)
 
-import argparse
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _vgg16_ab  # noqa: E402
+
 import os
 import statistics
 import time
 
 import numpy as np
 
-import fastconv as fc
 from fastconv import models
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--cpu-time", action="store_true",
-                    help="time by the calling thread's CPU time (needs --threads 1)")
-    args = ap.parse_args()
-    if args.cpu_time and args.threads != 1:
-        ap.error("--cpu-time measures one thread: use --threads 1")
-    clock = time.thread_time if args.cpu_time else time.perf_counter
-    fc.set_num_threads(args.threads)
-    print("uptime:", os.popen("uptime").read().strip())
+    args, clock = _vgg16_ab.parse(__doc__, "--repeats", 7)
     t = time.perf_counter()
     wino = models.vgg16()
     wino(np.zeros((1, 3, 224, 224), np.float32))
