@@ -373,6 +373,24 @@ static uint32_t inside_bits(int64_t lo, int count, int64_t size) {
     return b;
 }
 
+/* The runs of tiles side by side (offsets m apart) among the first nv tile offsets, as at
+ * most WINO_MAX_SEGS row segments: a tile's rows span `width` floats (n in, m out), each
+ * further tile of a run adds m. Returns the number of segments. */
+static int row_segments(const ptrdiff_t *off, size_t nv, int m, int width, ptrdiff_t *seg_off,
+                        int *seg_len) {
+    int ns = 0;
+    for (size_t l = 0; l < nv; l++) {
+        if (ns && off[l] == off[l - 1] + m) {
+            seg_len[ns - 1] += m;
+            continue;
+        }
+        if (ns == WINO_MAX_SEGS) break;
+        seg_off[ns] = off[l];
+        seg_len[ns++] = width;
+    }
+    return ns;
+}
+
 static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
     const fc_conv2d_params *p = c->p;
     const int m = c->g.m, n = c->g.n, L = c->k.lanes;
@@ -403,26 +421,8 @@ static void group_at(const wino_ctx *c, size_t t0, tile_group *tg) {
         tg->pos[l].tx = tp.tx;
         tile_next(c, &tp);
     }
-    tg->nseg = 0;
-    for (size_t l = 0; l < tg->nvalid; l++) {
-        if (tg->nseg && tg->tin.off[l] == tg->tin.off[l - 1] + m) {
-            tg->seg_len[tg->nseg - 1] += m;
-            continue;
-        }
-        if (tg->nseg == WINO_MAX_SEGS) break;
-        tg->seg_off[tg->nseg] = tg->tin.off[l];
-        tg->seg_len[tg->nseg++] = n;
-    }
-    tg->nseg_out = 0;
-    for (size_t l = 0; l < tg->nvalid; l++) {
-        if (tg->nseg_out && tg->tout.off[l] == tg->tout.off[l - 1] + m) {
-            tg->oseg_len[tg->nseg_out - 1] += m;
-            continue;
-        }
-        if (tg->nseg_out == WINO_MAX_SEGS) break;
-        tg->oseg_off[tg->nseg_out] = tg->tout.off[l];
-        tg->oseg_len[tg->nseg_out++] = m;
-    }
+    tg->nseg = row_segments(tg->tin.off, tg->nvalid, m, n, tg->seg_off, tg->seg_len);
+    tg->nseg_out = row_segments(tg->tout.off, tg->nvalid, m, m, tg->oseg_off, tg->oseg_len);
     tg->in_run = tg->out_run = 0;
     if (!c->k.in_run || tg->nvalid != (size_t)L) return;
     tile_at(c, t0, &tp);
