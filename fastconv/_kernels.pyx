@@ -554,6 +554,72 @@ def conv2d_run(x, blob, tuple w_shape, stride, pads, dilation, int64_t groups,
     return Y
 
 
+def conv2d_nchw8c_pack(tuple x_shape, w, bias, stride, pads, dilation):
+    """Pack w [Co,Ci,kh,kw] (and bias) once for conv2d_nchw8c_run on inputs of the NCHW
+    shape x_shape, for the ISA in use. groups must be 1."""
+    cdef cnp.ndarray W = _f32(w, 4, "weight", "conv2d_nchw8c_pack"), B = None, blob
+    cdef fc_conv2d_params p
+    cdef size_t nbytes
+    cdef fc_status st
+    cdef const float *wp
+    cdef const float *bp
+    cdef void *dst
+    _conv_params(&p, x_shape, tuple(w.shape), stride, pads, dilation, 1, False, _num_threads)
+    if bias is not None:
+        B = _f32(bias, 1, "bias", "conv2d_nchw8c_pack")
+        if B.shape[0] != p.out_channels:
+            raise ShapeError(f"conv2d: bias has {B.shape[0]} entries, expected {p.out_channels}")
+    _check(fc_conv2d_check(&p), "conv2d")
+    _check(fc_conv2d_nchw8c_packed_size(&p, &nbytes), "conv2d_nchw8c_pack")
+    blob = _aligned_bytes(nbytes)
+    wp, bp, dst = _ptr(W), _ptr(B), cnp.PyArray_DATA(blob)
+    with nogil:
+        st = fc_conv2d_nchw8c_pack(&p, wp, bp, dst, nbytes)
+    _check(st, "conv2d_nchw8c_pack")
+    return blob
+
+
+def conv2d_nchw8c_run(x, blob, tuple w_shape, stride, pads, dilation, bint relu=False,
+                      num_threads=None, *, out=None):
+    """Direct conv with a blocked result: y [N, ceil(Co/8), Ho, Wo, 8] (lanes past Co
+    zero). x is NCHW [N, Ci, H, W] (4-D) or NCHW8c [N, ceil(Ci/8), H, W, 8] (5-D, only
+    the lanes of real channels are read); w_shape is the packed weights' shape."""
+    cdef cnp.ndarray X, Y, BL = _blob(blob)
+    cdef fc_conv2d_params p
+    cdef fc_status st
+    cdef int blocked
+    cdef const float *xp
+    cdef float *yp
+    cdef const void *bl
+    cdef size_t pbytes
+    if isinstance(x, np.ndarray) and x.ndim == 5:
+        X = _f32(x, 5, "x", "conv2d_nchw8c_run")
+        blocked = 1
+        if len(w_shape) != 4 or X.shape[1] != (w_shape[1] + 7) // 8 or X.shape[4] != 8:
+            raise ShapeError(f"conv2d_nchw8c_run: a blocked x of shape {tuple(x.shape)} "
+                             f"does not hold the {w_shape[1] if len(w_shape) == 4 else '?'} "
+                             f"input channels of weight {w_shape} as [N, ceil(C/8), H, W, 8]")
+        xs = (X.shape[0], w_shape[1], X.shape[2], X.shape[3])
+    else:
+        X = _f32(x, 4, "x", "conv2d_nchw8c_run")
+        blocked = 0
+        xs = tuple(x.shape)
+    _conv_params(&p, xs, w_shape, stride, pads, dilation, 1, relu,
+                 _num_threads if num_threads is None else num_threads)
+    _check(fc_conv2d_check(&p), "conv2d")
+    Y = _result(out, (p.batch, (p.out_channels + 7) // 8, p.out_h, p.out_w, 8),
+                "conv2d_nchw8c_run", (("x", X), ("blob", BL)))
+    pbytes = BL.shape[0]
+    xp, yp, bl = _ptr(X), _wptr(Y), cnp.PyArray_DATA(BL)
+    with nogil:
+        st = fc_conv2d_nchw8c_run(&p, blocked, xp, bl, pbytes, yp)
+    if st == FC_EINVAL:
+        raise ValueError("conv2d_nchw8c_run: the packed weights do not match this call "
+                         "(another weight shape, or packed for another ISA): pack them again")
+    _check(st, "conv2d_nchw8c_run")
+    return Y
+
+
 def ref_conv2d(x, w, bias, stride, pads, dilation, int64_t groups):
     """The naive C oracle (src_c/ref): same arguments and result as conv2d."""
     cdef cnp.ndarray X = _f32(x, 4, "x", "ref_conv2d"), W = _f32(w, 4, "weight", "ref_conv2d")
