@@ -14,6 +14,7 @@ from fastconv.functional import (
     stochastic_pool2d, spectral_pool2d, leaky_relu, batch_norm2d, lrn, conv_algorithms,
 )
 from fastconv.functional import locally_connected2d
+from fastconv.functional import from_nchw8c, to_nchw8c
 
 from fastconv import layers
 from fastconv.layers import LocallyConnected2d
@@ -66,7 +67,7 @@ __all__ = [
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
     "get_num_threads", "cpu_info", "conv_algorithms",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
-    "locally_connected2d", "LocallyConnected2d",
+    "locally_connected2d", "LocallyConnected2d", "to_nchw8c", "from_nchw8c",
     "ShapeError", "UnsupportedOperatorError", "ModelFormatError",
     "Model", "Node", "Sequential", "layers", "models", "load", "load_onnx",
 ]

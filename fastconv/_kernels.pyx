@@ -731,6 +731,110 @@ def global_pool(x, str op, num_threads=None, *, out=None):
     return Y
 
 
+# ------------------------------------------------------------------ NCHW8c
+# Channel-blocked activations: [N, ceil(C/8), H, W, 8], channel c at block c // 8, lane
+# c % 8, the lanes past C zero (src_c/fastconv.h). Declared here rather than in
+# _kernels.pxd: this section is self-contained.
+
+cdef extern from "fastconv.h" nogil:
+    fc_status fc_reorder_nchw_to_nchw8c(int64_t batch, int64_t channels, int64_t hw,
+                                        const float *x, float *y, int num_threads)
+    fc_status fc_reorder_nchw8c_to_nchw(int64_t batch, int64_t channels, int64_t hw,
+                                        const float *x, float *y, int num_threads)
+    fc_status fc_max_pool2d_nchw8c(const fc_pool2d_params *p, const float *x, float *y)
+    fc_status fc_avg_pool2d_nchw8c(const fc_pool2d_params *p, const float *x, float *y)
+
+
+cdef cnp.ndarray _blocked(object x, int64_t channels, str where):
+    """x as a float32 C-contiguous blocked array [N, ceil(channels/8), H, W, 8]."""
+    cdef cnp.ndarray X = _f32(x, 5, "x", where)
+    if channels < 1:
+        raise ShapeError(f"{where}: channels must be >= 1, got {channels}")
+    cdef int64_t cb = (channels + 7) // 8
+    if X.shape[1] != cb or X.shape[4] != 8:
+        raise ShapeError(f"{where}: x has shape {tuple(x.shape)}, but {channels} channels "
+                         f"blocked by 8 are [N, {cb}, H, W, 8]")
+    if X.shape[2] < 1 or X.shape[3] < 1:
+        raise ShapeError(f"{where}: x has shape {tuple(x.shape)}; H and W must be >= 1")
+    return X
+
+
+def to_nchw8c(x, num_threads=None, *, out=None):
+    """x float32 [N, C, H, W] -> blocked [N, ceil(C/8), H, W, 8], tail lanes zero."""
+    cdef cnp.ndarray X = _f32(x, 4, "x", "to_nchw8c"), Y
+    cdef int64_t n = X.shape[0], c = X.shape[1], h = X.shape[2], w = X.shape[3]
+    cdef int t = _num_threads if num_threads is None else num_threads
+    cdef fc_status st
+    cdef const float *xp
+    cdef float *yp
+    if c < 1 or h < 1 or w < 1:
+        raise ShapeError(f"to_nchw8c: x has shape {tuple(x.shape)}; C, H and W must be >= 1")
+    Y = _result(out, (n, (c + 7) // 8, h, w, 8), "to_nchw8c", (("x", X),))
+    if n == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_reorder_nchw_to_nchw8c(n, c, h * w, xp, yp, t)
+    _check(st, "to_nchw8c")
+    return Y
+
+
+def from_nchw8c(x, int64_t channels, num_threads=None, *, out=None):
+    """Blocked x [N, ceil(channels/8), H, W, 8] -> [N, channels, H, W] (tail lanes dropped)."""
+    cdef cnp.ndarray X = _blocked(x, channels, "from_nchw8c"), Y
+    cdef int64_t n = X.shape[0], h = X.shape[2], w = X.shape[3]
+    cdef int t = _num_threads if num_threads is None else num_threads
+    cdef fc_status st
+    cdef const float *xp
+    cdef float *yp
+    Y = _result(out, (n, channels, h, w), "from_nchw8c", (("x", X),))
+    if n == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_reorder_nchw8c_to_nchw(n, channels, h * w, xp, yp, t)
+    _check(st, "from_nchw8c")
+    return Y
+
+
+def _pool_nchw8c(str op, x, int64_t channels, kernel, stride, pads, dilation, bint ceil_mode,
+                 bint count_include_pad, num_threads, out):
+    cdef cnp.ndarray X = _blocked(x, channels, op), Y
+    cdef fc_pool2d_params p
+    cdef fc_status st
+    cdef int is_max = op.startswith("max")
+    cdef const float *xp
+    cdef float *yp
+    # x.shape[2:4] are H, W as in NCHW; the channel count is the real one, not the blocks
+    _pool_params(&p, X, kernel, stride, pads, dilation, ceil_mode, count_include_pad,
+                 _num_threads if num_threads is None else num_threads)
+    p.channels = channels
+    _check(fc_pool2d_check(&p), op)
+    Y = _result(out, (p.batch, X.shape[1], p.out_h, p.out_w, 8), op, (("x", X),))
+    if p.batch == 0:
+        return Y
+    xp, yp = _ptr(X), _wptr(Y)
+    with nogil:
+        st = fc_max_pool2d_nchw8c(&p, xp, yp) if is_max else fc_avg_pool2d_nchw8c(&p, xp, yp)
+    _check(st, op)
+    return Y
+
+
+def max_pool2d_nchw8c(x, int64_t channels, kernel, stride, pads, dilation, bint ceil_mode,
+                      num_threads=None, *, out=None):
+    """max_pool2d on a blocked [N, ceil(channels/8), H, W, 8] tensor -> [N, CB, Ho, Wo, 8];
+    bit for bit max_pool2d of the NCHW tensor on the real lanes, tail lanes 0."""
+    return _pool_nchw8c("max_pool2d_nchw8c", x, channels, kernel, stride, pads, dilation,
+                        ceil_mode, False, num_threads, out)
+
+
+def avg_pool2d_nchw8c(x, int64_t channels, kernel, stride, pads, bint ceil_mode,
+                      bint count_include_pad, num_threads=None, *, out=None):
+    """avg_pool2d on a blocked tensor, as max_pool2d_nchw8c (bit for bit avg_pool2d)."""
+    return _pool_nchw8c("avg_pool2d_nchw8c", x, channels, kernel, stride, pads, (1, 1),
+                        ceil_mode, count_include_pad, num_threads, out)
+
+
 # ------------------------------------------------------------------ elementwise
 
 def relu(x, num_threads=None, *, out=None):

@@ -22,6 +22,7 @@ __all__ = [
     "conv2d_workspace_bytes", "prepare_conv2d", "PreparedConv2d", "set_num_threads",
     "get_num_threads", "cpu_info", "conv_algorithms",
     "stochastic_pool2d", "spectral_pool2d", "leaky_relu", "batch_norm2d", "lrn",
+    "to_nchw8c", "from_nchw8c",
 ]
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -408,6 +409,45 @@ def global_avg_pool2d(x) -> np.ndarray:
 def global_max_pool2d(x) -> np.ndarray:
     """Max over each [H, W] plane: [N, C, H, W] -> [N, C, 1, 1] (NaN propagates)."""
     return _global_pool(x, "max", "global_max_pool2d")
+
+
+# ------------------------------------------------------------------ NCHW8c layout
+
+def to_nchw8c(x) -> np.ndarray:
+    """Reorder an NCHW tensor into the channel-blocked layout NCHW8c.
+
+    x: [N, C, H, W] -> float32 [N, ceil(C/8), H, W, 8]: channel c of pixel (h, w) goes
+    to block c // 8, lane c % 8 (8 channels side by side, as one SIMD vector). The lanes
+    past C in the last block are zero. This is the layout the blocked kernels read and
+    write (from_nchw8c is the inverse).
+    """
+    where = "to_nchw8c"
+    x = _as_float32(x, "input", where)
+    _check_spatial_input(x, 4, where, "[N, C, H, W]")
+    n, c, h, w = x.shape
+    _check_alloc((n, -(-c // 8), h, w, 8), where)
+    return _kernels.to_nchw8c(x)
+
+
+def from_nchw8c(x, channels: int) -> np.ndarray:
+    """Reorder a channel-blocked NCHW8c tensor back to NCHW.
+
+    x: [N, ceil(channels/8), H, W, 8] -> float32 [N, channels, H, W]; the zero lanes past
+    `channels` are dropped. The block count must match `channels` (ShapeError otherwise):
+    the blocked layout does not record how many of the last block's lanes are real.
+    """
+    where = "from_nchw8c"
+    channels = _int(channels, "channels", where, 1)
+    x = _as_float32(x, "input", where)
+    if x.ndim != 5 or x.shape[4] != 8:
+        raise ShapeError(f"{where}: input must be 5-D [N, CB, H, W, 8], got shape {x.shape}")
+    cb = -(-channels // 8)
+    if x.shape[1] != cb:
+        raise ShapeError(f"{where}: input shape {x.shape} has {x.shape[1]} channel blocks, "
+                         f"but {channels} channels need ceil({channels}/8) = {cb}")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise ShapeError(f"{where}: input shape {x.shape} has a zero spatial size")
+    return _kernels.from_nchw8c(x, channels)
 
 
 # ------------------------------------------------------------------ elementwise, linear

@@ -253,6 +253,25 @@ double fc_measure_fma_peak(int num_threads, double seconds);
 double fc_stream_triad(float *a, float *b, float *c, int64_t n, float scalar, int repeats,
                        int num_threads);
 
+/* ------------------------------------------------ NCHW8c (channel-blocked) activations
+ * A blocked tensor of C channels, H x W, batch N is float32 [N][ceil(C/8)][H][W][8]:
+ * channel c of pixel (h, w) sits at block c/8, lane c%8. The lanes past C in the last
+ * block ("tail lanes") are always ZERO: every kernel that writes a blocked tensor writes
+ * them as zero (the pools store 0 there explicitly: a window of padding only would give
+ * -inf (max) or NaN (average without count_include_pad) even on zero lanes). */
+
+/* x: [batch, channels, hw] (NCHW, hw = H * W) -> y: [batch][ceil(channels/8)][hw][8],
+ * tail lanes written as zero. */
+fc_status fc_reorder_nchw_to_nchw8c(int64_t batch, int64_t channels, int64_t hw,
+                                    const float *x, float *y, int num_threads);
+/* The inverse: blocked x -> y [batch, channels, hw] (tail lanes are not read). */
+fc_status fc_reorder_nchw8c_to_nchw(int64_t batch, int64_t channels, int64_t hw,
+                                    const float *x, float *y, int num_threads);
+/* Same params struct and semantics as fc_max_pool2d / fc_avg_pool2d (p->channels is C, the
+ * real channel count), x and y blocked. Bit-identical to the NCHW kernels on every real lane. */
+fc_status fc_max_pool2d_nchw8c(const fc_pool2d_params *p, const float *x, float *y);
+fc_status fc_avg_pool2d_nchw8c(const fc_pool2d_params *p, const float *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,21 +63,6 @@ fc_status fc_pool2d_check(const fc_pool2d_params *p) {
     return FC_OK;
 }
 
-/* Taps t in [*t0, *t1) of a window starting at s (step d, k taps) that fall in [0, n). */
-static inline void tap_range(int64_t s, int64_t k, int64_t d, int64_t n, int64_t *t0,
-                             int64_t *t1) {
-    int64_t a, b;
-    if (d == 1) {   /* the common case, without divisions */
-        a = s >= 0 ? 0 : -s;
-        b = FC_MIN(k, n - s);
-    } else {
-        a = s >= 0 ? 0 : (-s + d - 1) / d;
-        b = s > n - 1 ? 0 : FC_MIN(k, (n - 1 - s) / d + 1);
-    }
-    *t0 = FC_MIN(a, k);
-    *t1 = FC_MAX(*t0, b);
-}
-
 /* Floats in each thread's column buffer (16 KB of stack): output rows are done in column
  * chunks whose windows span at most this many input columns. */
 #define POOL_BUF 4096
@@ -143,7 +128,7 @@ static float max_direct(const fc_pool2d_params *p, const float *xr, ptrdiff_t rs
                         int64_t ow) {
     const int64_t ws = ow * p->stride_w - p->pad_left;
     int64_t c0, c1;
-    tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &c0, &c1);
+    fc_pool_tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &c0, &c1);
     float m = -INFINITY;
     for (int64_t t = c0; t < c1; t++)
         for (int64_t r = 0; r < nr; r++)
@@ -158,7 +143,7 @@ static void max_row(const pool_geom *g, const float *x, float *y, int64_t plane,
     float *yr = y + (size_t)plane * g->out_plane + (size_t)oh * (size_t)p->out_w;
     const int64_t hs = oh * p->stride_h - p->pad_top;
     int64_t r0, r1;
-    tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &r0, &r1);
+    fc_pool_tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &r0, &r1);
     if (r1 == r0) {   /* a row of windows that hold only padding */
         for (int64_t ow = 0; ow < p->out_w; ow++) yr[ow] = -INFINITY;
         return;
@@ -191,13 +176,6 @@ static inline float inv_count(const pool_geom *g, int64_t c) {
     return c < g->ninv ? g->inv[c] : 1.0f / (float)c;
 }
 
-/* Columns of the window of output column ow counted by the divisor. */
-static inline int64_t avg_cols(const fc_pool2d_params *p, int64_t ow) {
-    const int64_t ws = ow * p->stride_w - p->pad_left;
-    if (p->count_include_pad) return FC_MIN(ws + p->kernel_w, p->in_w + p->pad_right) - ws;
-    return FC_MAX(0, FC_MIN(ws + p->kernel_w, p->in_w) - FC_MAX(ws, 0));
-}
-
 /* Direct mean over the clipped window of column ow (column sums, then their sum: the
  * reference order). For windows wider than the buffer and rows of padding only. */
 static float avg_direct(const pool_geom *g, const float *xr, int64_t nr, int64_t cnt_h,
@@ -205,14 +183,14 @@ static float avg_direct(const pool_geom *g, const float *xr, int64_t nr, int64_t
     const fc_pool2d_params *p = g->p;
     const int64_t ws = ow * p->stride_w - p->pad_left;
     int64_t c0, c1;
-    tap_range(ws, p->kernel_w, 1, p->in_w, &c0, &c1);
+    fc_pool_tap_range(ws, p->kernel_w, 1, p->in_w, &c0, &c1);
     float s = 0.0f;
     for (int64_t t = c0; t < c1; t++) {
         float c = 0.0f;
         for (int64_t r = 0; r < nr; r++) c += xr[r * p->in_w + ws + t];
         s += c;
     }
-    return s * inv_count(g, cnt_h * avg_cols(p, ow));   /* 0 * inf = NaN: padding only */
+    return s * inv_count(g, cnt_h * fc_pool_avg_cols(p, ow));   /* 0 * inf = NaN: padding only */
 }
 
 /* One output row (plane, oh) of average pooling (dilation 1). */
@@ -222,7 +200,7 @@ static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane,
     float *yr = y + (size_t)plane * g->out_plane + (size_t)oh * (size_t)p->out_w;
     const int64_t hs = oh * p->stride_h - p->pad_top;
     int64_t r0, r1;
-    tap_range(hs, p->kernel_h, 1, p->in_h, &r0, &r1);
+    fc_pool_tap_range(hs, p->kernel_h, 1, p->in_h, &r0, &r1);
     const int64_t nr = r1 - r0;
     /* rows counted by the divisor: inside the input, or inside [-pad_top, in_h + pad_bottom) */
     const int64_t cnt_h = p->count_include_pad
@@ -259,7 +237,7 @@ static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane,
             const float *v = buf + (ow * sw - p->pad_left - c0);
             float s = 0.0f;
             for (int64_t t = 0; t < kw; t++) s += v[t];
-            yr[ow] = s * inv_count(g, cnt_h * avg_cols(p, ow));
+            yr[ow] = s * inv_count(g, cnt_h * fc_pool_avg_cols(p, ow));
         }
     }
 }
@@ -342,13 +320,13 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
     int64_t t0, t1;
     for (int64_t oh = 0; oh < p->out_h; oh++) {
         const int64_t hs = oh * p->stride_h - p->pad_top;
-        tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &t0, &t1);
+        fc_pool_tap_range(hs, p->kernel_h, p->dilation_h, p->in_h, &t0, &t1);
         nrow[oh] = (int32_t)(t1 - t0);
         row0[oh] = t1 > t0 ? (int32_t)(hs + t0 * p->dilation_h) : 0;
     }
     for (int64_t ow = 0; ow < p->out_w; ow++) {
         const int64_t ws = ow * p->stride_w - p->pad_left;
-        tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &t0, &t1);
+        fc_pool_tap_range(ws, p->kernel_w, p->dilation_w, p->in_w, &t0, &t1);
         ncol[ow] = (int32_t)(t1 - t0);
         col0[ow] = t1 > t0 ? (int32_t)(ws + t0 * p->dilation_w) : 0;
     }
@@ -359,7 +337,7 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
                                       ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
                                       : nrow[oh];
             for (int64_t ow = 0; ow < p->out_w; ow++)
-                inv[oh * p->out_w + ow] = 1.0f / (float)(cnt_h * avg_cols(p, ow));
+                inv[oh * p->out_w + ow] = 1.0f / (float)(cnt_h * fc_pool_avg_cols(p, ow));
         }
     const fc_pool_lanes_geom lg = {p->in_w, hw, p->out_w, ohw, p->dilation_h, p->dilation_w,
                                    row0, nrow, col0, ncol, inv};

@@ -167,4 +167,28 @@ static inline void fc_avgpool3_row_generic(const float *x, ptrdiff_t rs, int64_t
     }
 }
 
+/* Window geometry shared by the NCHW and NCHW8c drivers (fc_pool.c, fc_pool_nchw8c.c). */
+
+/* Taps t in [*t0, *t1) of a window starting at s (step d, k taps) that fall in [0, n). */
+static inline void fc_pool_tap_range(int64_t s, int64_t k, int64_t d, int64_t n, int64_t *t0,
+                                     int64_t *t1) {
+    int64_t a, b;
+    if (d == 1) {   /* the common case, without divisions */
+        a = s >= 0 ? 0 : -s;
+        b = FC_MIN(k, n - s);
+    } else {
+        a = s >= 0 ? 0 : (-s + d - 1) / d;
+        b = s > n - 1 ? 0 : FC_MIN(k, (n - 1 - s) / d + 1);
+    }
+    *t0 = FC_MIN(a, k);
+    *t1 = FC_MAX(*t0, b);
+}
+
+/* Columns of the window of output column ow counted by the divisor. */
+static inline int64_t fc_pool_avg_cols(const fc_pool2d_params *p, int64_t ow) {
+    const int64_t ws = ow * p->stride_w - p->pad_left;
+    if (p->count_include_pad) return FC_MIN(ws + p->kernel_w, p->in_w + p->pad_right) - ws;
+    return FC_MAX(0, FC_MIN(ws + p->kernel_w, p->in_w) - FC_MAX(ws, 0));
+}
+
 #endif /* FC_POOL_KERNELS_H */
