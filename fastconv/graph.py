@@ -147,6 +147,7 @@ class Model:
         self._plan: Optional[ExecutionPlan] = None
         self._lock = threading.Lock()
         self._fuse_pool: Optional[bool] = None
+        self._layout: Optional[str] = None
         if compile:
             self.compile()
 
@@ -197,7 +198,8 @@ class Model:
         """(Re)build the execution plan: fold, fuse, choose algorithms, pack weights and
         plan the activation arena. Called when the model is built and after any change
         of weights or algorithms."""
-        plan = ExecutionPlan(self, fuse_pool=getattr(self, "_fuse_pool", None))
+        plan = ExecutionPlan(self, fuse_pool=getattr(self, "_fuse_pool", None),
+                             layout=getattr(self, "_layout", None))
         with self._lock:
             self._plan = plan
 
@@ -212,6 +214,29 @@ class Model:
     def fuse_pool(self, on: bool) -> None:
         self._fuse_pool = bool(on)
         self.compile()
+
+    @property
+    def layout(self) -> str:
+        """How activations are stored between steps: "nchw" (the default, unless the
+        environment has FASTCONV_LAYOUT=nchw8c) or "nchw8c", channel-blocked from the
+        first conv to the flatten, every blockable conv then running the direct kernel
+        that reads and writes that layout (plan.ExecutionPlan._block_activations).
+        Outputs are NCHW either way. Setting it recompiles; an unknown name raises
+        ValueError and leaves the model as it was. Not kept by save/pickle."""
+        return self.plan.layout
+
+    @layout.setter
+    def layout(self, name: str) -> None:
+        from fastconv.plan import LAYOUTS
+        if name not in LAYOUTS:
+            raise ValueError(f"{self.name}: layout must be one of {LAYOUTS}, got {name!r}")
+        old, self._layout = self._layout, name
+        try:
+            self.compile()
+        except Exception:
+            self._layout = old
+            self.compile()
+            raise
 
     @property
     def plan(self) -> ExecutionPlan:

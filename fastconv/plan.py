@@ -33,6 +33,21 @@ def fuse_pool_default() -> bool:
     return os.environ.get("FASTCONV_FUSE_POOL", "1").strip() != "0"
 
 
+LAYOUTS = ("nchw", "nchw8c")
+
+
+def layout_default() -> str:
+    """The activation layout compiling uses: FASTCONV_LAYOUT if set ("nchw" or "nchw8c"),
+    else "nchw" (read at each compile; Model.layout overrides it per model)."""
+    return os.environ.get("FASTCONV_LAYOUT", "nchw").strip().lower() or "nchw"
+
+
+def blocked_shape(shape) -> Tuple[int, ...]:
+    """The per-sample shape of a (C, H, W) tensor stored as NCHW8c: (ceil(C/8), H, W, 8)."""
+    c, h, w = shape
+    return (-(-int(c) // 8), int(h), int(w), 8)
+
+
 def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
@@ -206,6 +221,42 @@ class ConvStep(Step):
         return int(self.blob.nbytes) + sum(int(b.nbytes) for b in self._more_blobs.values())
 
 
+class BlockedConvStep(ConvStep):
+    """A ConvStep whose output is stored channel-blocked (NCHW8c, Model.layout), computed
+    by the direct convolution that writes that layout (fc_conv2d_nchw8c_run). Its input is
+    the blocked output of the step before it, or an NCHW tensor (the model's input: the
+    kernel reads NCHW too, so the image is never reordered). Ungrouped 2-D convs whose
+    algorithm is "auto" or "direct" only (ExecutionPlan decides); no pool is fused."""
+
+    layout = "nchw8c"
+
+    def _pack(self) -> None:
+        try:
+            blob = _kernels.conv2d_nchw8c_pack(self.x_shape1, self.weight, self.bias,
+                                               self.stride, self.pads, self.dilation)
+        except ValueError as e:
+            if type(e) is not ValueError:
+                raise
+            raise ValueError(f"{self.nodes[0]}: {e}") from None
+        self.blob, self.algo, self.isa = blob, "direct", _kernels.get_isa()
+        self._more_blobs = {}
+        self._batch_algos = {}
+
+    def algo_for(self, batch: int) -> str:
+        return "direct"
+
+    def _blob_for(self, batch: int) -> np.ndarray:
+        return self._blob()
+
+    def workspace_bytes(self, batch: int, threads: int) -> int:
+        return 0
+
+    def __call__(self, env, workspace, threads):
+        _kernels.conv2d_nchw8c_run(env[self.inputs[0]], self._blob(), self.w_shape,
+                                   self.stride, self.pads, self.dilation, self.relu, threads,
+                                   out=env[self.output])
+
+
 def fold_batch_norm(weight, bias, bn):
     """Conv weights and bias with an inference BatchNorm after them folded in:
     w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta (in float64)."""
@@ -261,11 +312,28 @@ class PoolStep(Step):
         self.ceil_mode = bool(cfg.get("ceil_mode", False))
         self.count_include_pad = bool(cfg.get("count_include_pad", True))
         self.algo = "max" if self.is_max else "avg"
+        self.channels = int(in_shape[0])
+        self.blocked = False      # set by ExecutionPlan when it reads and writes NCHW8c
+
+    @property
+    def layout(self) -> str:
+        return "nchw8c" if self.blocked else "nchw"
 
     def _x4(self, x):
         return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]) if self.one_d else x
 
     def __call__(self, env, workspace, threads):
+        if self.blocked:
+            x, y = env[self.inputs[0]], env[self.output]
+            if self.is_max:
+                _kernels.max_pool2d_nchw8c(x, self.channels, self.kernel, self.stride,
+                                           self.pads, self.dilation, self.ceil_mode, threads,
+                                           out=y)
+            else:
+                _kernels.avg_pool2d_nchw8c(x, self.channels, self.kernel, self.stride,
+                                           self.pads, self.ceil_mode, self.count_include_pad,
+                                           threads, out=y)
+            return
         x, y = self._x4(env[self.inputs[0]]), self._x4(env[self.output])
         if self.is_max:
             _kernels.max_pool2d(x, self.kernel, self.stride, self.pads, self.dilation,
@@ -296,6 +364,21 @@ class ReluStep(Step):
         _kernels.relu(env[self.inputs[0]], threads, out=env[self.output])
 
 
+class ReorderStep(Step):
+    """NCHW8c -> NCHW of one tensor, where a blocked activation meets a reader that wants
+    NCHW (Flatten before the classifier, a model output, any step without a blocked
+    kernel). Its label is "tensor>nchw"."""
+
+    algo = "reorder"
+
+    def __init__(self, blocked_name: str, output: str, channels: int):
+        self.nodes, self.inputs, self.output = (f"{output}>nchw",), (blocked_name,), output
+        self.channels = int(channels)
+
+    def __call__(self, env, workspace, threads):
+        _kernels.from_nchw8c(env[self.inputs[0]], self.channels, threads, out=env[self.output])
+
+
 class LayerStep(Step):
     """Any other layer, through its own forward_into."""
 
@@ -324,9 +407,13 @@ class _Arena:
 class ExecutionPlan:
     """Steps, tensor storage and the arena layout of a compiled Model."""
 
-    def __init__(self, model, fuse_pool: Optional[bool] = None):
+    def __init__(self, model, fuse_pool: Optional[bool] = None, layout: Optional[str] = None):
         self.model_name = model.name
         self.fuse_pool = fuse_pool_default() if fuse_pool is None else bool(fuse_pool)
+        self.layout = layout_default() if layout is None else layout
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"{model.name}: layout must be one of {LAYOUTS} (argument or "
+                             f"FASTCONV_LAYOUT), got {self.layout!r}")
         self.shapes = dict(model.shapes)
         self.input_names = list(model.input_shapes)
         self.output_names = list(model.output_names)
@@ -334,6 +421,8 @@ class ExecutionPlan:
         self.aliases: Dict[str, str] = {}         # tensor -> the tensor whose memory it views
         self.node_info: Dict[str, dict] = {}
         self._build_steps(model)
+        if self.layout == "nchw8c":
+            self._block_activations()
         self._plan_arena()
         self._lock = threading.Lock()
         self._arenas: Dict[int, List[_Arena]] = {}
@@ -378,14 +467,15 @@ class ExecutionPlan:
                 if nxt is not None:
                     relu, tail = True, nxt
                     group.append(nxt)
+                blocked = self.layout == "nchw8c" and self._blockable(n.layer)
                 pool = False
-                if self.fuse_pool and kind == "Conv2d":
+                if self.fuse_pool and kind == "Conv2d" and not blocked:
                     nxt = sole_consumer(tail, ("MaxPool2d",))
                     if nxt is not None and self._is_maxpool2(by_name[nxt], self.shapes[tail]):
                         pool, tail = True, nxt
                         group.append(nxt)
-                step = ConvStep(group, ins, tail, n.layer, self.shapes[ins[0]], bn, relu,
-                                pool)
+                cls = BlockedConvStep if blocked else ConvStep
+                step = cls(group, ins, tail, n.layer, self.shapes[ins[0]], bn, relu, pool)
             elif kind == "Linear":
                 group, tail, relu = [n.name], n.name, False
                 nxt = sole_consumer(tail, ("ReLU",))
@@ -406,6 +496,71 @@ class ExecutionPlan:
             for k, name in enumerate(step.nodes):
                 self.node_info[name] = {"algo": step.algo if k == 0 else f"fused into "
                                         f"{step.nodes[0]}", "step": step, "fused": step.fused}
+
+    @staticmethod
+    def _blockable(layer) -> bool:
+        """Whether a conv layer runs on NCHW8c activations: a 2-D ungrouped conv whose
+        algorithm is "auto" or "direct" (the blocked kernel is a direct conv). Any other
+        conv keeps NCHW, with reorders around it."""
+        cfg = layer.config()
+        algo = getattr(layer, "algo", cfg.get("algo", "auto"))
+        return (layer.kind == "Conv2d" and int(cfg.get("groups", 1)) == 1
+                and algo in ("auto", "direct"))
+
+    def _block_activations(self) -> None:
+        """Store activations channel-blocked (NCHW8c) from the first conv on: every
+        BlockedConvStep writes a blocked twin "<tensor>@nchw8c" of its output, 2-D pools
+        and ReLUs whose input is blocked read and write blocked tensors too, and a
+        ReorderStep makes the NCHW tensor where anything else reads it (Flatten and the
+        classifier, a model output, a step with no blocked kernel), once, just before
+        its first such reader. Views that keep the shape (Dropout, Identity) are read
+        through to the blocked twin. On a VGG network that leaves one reorder, at the
+        flatten; the input image is read as NCHW by the first conv."""
+        blocked: Dict[str, str] = {}           # NCHW tensor -> its blocked twin
+        made = set()                           # NCHW tensors a ReorderStep writes
+        steps: List[Step] = []
+
+        def twin(t: str) -> Optional[str]:
+            b = self.base(t)
+            if b in blocked and tuple(self.shapes[t]) == tuple(self.shapes[b]):
+                return blocked[b]
+            return None
+
+        def need_nchw(t: str) -> None:
+            b = self.base(t)
+            if b in blocked and b not in made:
+                steps.append(ReorderStep(blocked[b], b, self.shapes[b][0]))
+                made.add(b)
+
+        def produce_blocked(step: Step) -> None:
+            out = step.output
+            name = out + "@nchw8c"
+            self.shapes[name] = blocked_shape(self.shapes[out])
+            blocked[out] = name
+            step.output = name
+
+        for step in self.steps:
+            src = twin(step.inputs[0]) if step.inputs else None
+            if isinstance(step, BlockedConvStep):
+                if src is None:
+                    need_nchw(step.inputs[0])
+                else:
+                    step.inputs = (src,)
+                produce_blocked(step)
+            elif src is not None and (isinstance(step, ReluStep) or
+                                      (isinstance(step, PoolStep) and not step.one_d)):
+                step.inputs = (src,)
+                if isinstance(step, PoolStep):
+                    step.blocked = True
+                produce_blocked(step)
+            else:
+                for t in step.inputs:
+                    need_nchw(t)
+            steps.append(step)
+        for o in self.output_names:
+            need_nchw(o)
+        self.steps = steps
+        self.blocked_tensors = dict(blocked)
 
     def _is_maxpool2(self, node, in_shape) -> bool:
         """Whether a MaxPool2d node is the 2x2 stride-2 pool without padding or dilation
@@ -510,7 +665,8 @@ class ExecutionPlan:
 
     def _bind_alias_views(self, env: dict, batch: int) -> None:
         for t in self.aliases:
-            self._view(env, t, batch)
+            if self.base(t) in env:   # a blocked tensor's NCHW name may never be made
+                self._view(env, t, batch)
 
     def run(self, arrays: Dict[str, np.ndarray], batch: int) -> Dict[str, np.ndarray]:
         if batch == 0:

@@ -193,6 +193,8 @@ def build_summary(model, batch: int = 1, compare: bool = False) -> Summary:
         algo = info.get("algo", "-")
         if step is not None and step.nodes[0] == n.name and hasattr(step, "algo_for"):
             algo = step.algo_for(batch)   # auto may pick per batch size
+        if step is not None and step.nodes[0] == n.name and getattr(step, "layout", "nchw") != "nchw":
+            algo = f"{algo} [{step.layout}]"    # reads/writes channel-blocked activations
         if step is not None and step.nodes[0] == n.name and step.fused:
             algo = f"{algo} (+{step.fused})"
         elif algo.startswith("fused into "):
