@@ -82,8 +82,11 @@ cdef extern from "fastconv.h" nogil:
     fc_status fc_conv2d_nchw8c_packed_size(const fc_conv2d_params *p, size_t *bytes)
     fc_status fc_conv2d_nchw8c_pack(const fc_conv2d_params *p, const float *w,
                                     const float *bias, void *packed, size_t packed_bytes)
+    fc_status fc_conv2d_nchw8c_run_workspace_size(const fc_conv2d_params *p, int x_blocked,
+                                                  size_t *bytes)
     fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const float *x,
-                                   const void *packed, size_t packed_bytes, float *y)
+                                   const void *packed, size_t packed_bytes, float *y,
+                                   void *workspace, size_t workspace_bytes)
     fc_status fc_ref_conv2d(const fc_conv2d_params *p, const float *x, const float *w,
                             const float *bias, float *y)
 

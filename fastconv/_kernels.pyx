@@ -579,40 +579,62 @@ def conv2d_nchw8c_pack(tuple x_shape, w, bias, stride, pads, dilation):
     return blob
 
 
+cdef tuple _nchw8c_x_shape(object x, tuple w_shape, str where):
+    """(the NCHW shape x stands for, 1 if x is blocked else 0)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 5:
+        return tuple(x.shape) if isinstance(x, np.ndarray) else (), 0
+    if len(w_shape) != 4 or x.shape[1] != (w_shape[1] + 7) // 8 or x.shape[4] != 8:
+        raise ShapeError(f"{where}: a blocked x of shape {tuple(x.shape)} does not hold the "
+                         f"{w_shape[1] if len(w_shape) == 4 else '?'} input channels of "
+                         f"weight {w_shape} as [N, ceil(C/8), H, W, 8]")
+    return (x.shape[0], w_shape[1], x.shape[2], x.shape[3]), 1
+
+
+def conv2d_nchw8c_workspace_bytes(tuple x_shape, tuple w_shape, stride, pads, dilation,
+                                  bint x_blocked):
+    """Bytes of scratch memory conv2d_nchw8c_run needs for an input of the NCHW shape
+    x_shape, stored blocked or not (0 on most layers)."""
+    cdef fc_conv2d_params p
+    cdef size_t nbytes
+    _conv_params(&p, x_shape, w_shape, stride, pads, dilation, 1, False, _num_threads)
+    _check(fc_conv2d_check(&p), "conv2d")
+    _check(fc_conv2d_nchw8c_run_workspace_size(&p, x_blocked, &nbytes),
+           "conv2d_nchw8c_workspace_bytes")
+    return nbytes
+
+
 def conv2d_nchw8c_run(x, blob, tuple w_shape, stride, pads, dilation, bint relu=False,
-                      num_threads=None, *, out=None):
+                      num_threads=None, *, out=None, workspace=None):
     """Direct conv with a blocked result: y [N, ceil(Co/8), Ho, Wo, 8] (lanes past Co
     zero). x is NCHW [N, Ci, H, W] (4-D) or NCHW8c [N, ceil(Ci/8), H, W, 8] (5-D, only
-    the lanes of real channels are read); w_shape is the packed weights' shape."""
-    cdef cnp.ndarray X, Y, BL = _blob(blob)
+    the lanes of real channels are read); w_shape is the packed weights' shape.
+    workspace: conv2d_nchw8c_workspace_bytes(...) bytes at least."""
+    cdef cnp.ndarray X, Y, ws, BL = _blob(blob)
     cdef fc_conv2d_params p
     cdef fc_status st
     cdef int blocked
     cdef const float *xp
     cdef float *yp
     cdef const void *bl
-    cdef size_t pbytes
-    if isinstance(x, np.ndarray) and x.ndim == 5:
-        X = _f32(x, 5, "x", "conv2d_nchw8c_run")
-        blocked = 1
-        if len(w_shape) != 4 or X.shape[1] != (w_shape[1] + 7) // 8 or X.shape[4] != 8:
-            raise ShapeError(f"conv2d_nchw8c_run: a blocked x of shape {tuple(x.shape)} "
-                             f"does not hold the {w_shape[1] if len(w_shape) == 4 else '?'} "
-                             f"input channels of weight {w_shape} as [N, ceil(C/8), H, W, 8]")
-        xs = (X.shape[0], w_shape[1], X.shape[2], X.shape[3])
-    else:
-        X = _f32(x, 4, "x", "conv2d_nchw8c_run")
-        blocked = 0
+    cdef void *wsp
+    cdef size_t pbytes, nbytes
+    xs, blocked = _nchw8c_x_shape(x, w_shape, "conv2d_nchw8c_run")
+    X = _f32(x, 5 if blocked else 4, "x", "conv2d_nchw8c_run")
+    if not blocked:
         xs = tuple(x.shape)
     _conv_params(&p, xs, w_shape, stride, pads, dilation, 1, relu,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_check(&p), "conv2d")
+    _check(fc_conv2d_nchw8c_run_workspace_size(&p, blocked, &nbytes), "conv2d_nchw8c_run")
+    inputs = (("x", X), ("blob", BL))
     Y = _result(out, (p.batch, (p.out_channels + 7) // 8, p.out_h, p.out_w, 8),
-                "conv2d_nchw8c_run", (("x", X), ("blob", BL)))
+                "conv2d_nchw8c_run", inputs)
+    ws = _use_workspace(workspace, nbytes, "conv2d_nchw8c_run", inputs + (("out", Y),))
+    nbytes = ws.shape[0]
     pbytes = BL.shape[0]
-    xp, yp, bl = _ptr(X), _wptr(Y), cnp.PyArray_DATA(BL)
+    xp, yp, bl, wsp = _ptr(X), _wptr(Y), cnp.PyArray_DATA(BL), cnp.PyArray_DATA(ws)
     with nogil:
-        st = fc_conv2d_nchw8c_run(&p, blocked, xp, bl, pbytes, yp)
+        st = fc_conv2d_nchw8c_run(&p, blocked, xp, bl, pbytes, yp, wsp, nbytes)
     if st == FC_EINVAL:
         raise ValueError("conv2d_nchw8c_run: the packed weights do not match this call "
                          "(another weight shape, or packed for another ISA): pack them again")

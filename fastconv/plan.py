@@ -249,12 +249,15 @@ class BlockedConvStep(ConvStep):
         return self._blob()
 
     def workspace_bytes(self, batch: int, threads: int) -> int:
-        return 0
+        x_blocked = self.inputs[0].endswith("@nchw8c")
+        return _kernels.conv2d_nchw8c_workspace_bytes((batch,) + self.x_shape1[1:],
+                                                      self.w_shape, self.stride, self.pads,
+                                                      self.dilation, x_blocked)
 
     def __call__(self, env, workspace, threads):
         _kernels.conv2d_nchw8c_run(env[self.inputs[0]], self._blob(), self.w_shape,
                                    self.stride, self.pads, self.dilation, self.relu, threads,
-                                   out=env[self.output])
+                                   out=env[self.output], workspace=workspace)
 
 
 def fold_batch_norm(weight, bias, bn):

@@ -160,12 +160,16 @@ fc_status fc_conv2d_run_maxpool2(const fc_conv2d_params *p, const float *x, cons
  * out_channels zero. x is NCHW when x_blocked is 0 (a network's first layer) or NCHW8c
  * when it is 1. groups must be 1 (FC_EUNSUPPORTED otherwise); any kernel size, stride,
  * padding and dilation. The blob is packed for the ISA in use (FC_EINVAL on a mismatch
- * of ISA or weight shape); no workspace. */
+ * of ISA or weight shape). The workspace (0 bytes on most layers) holds a column-padded
+ * copy of a blocked input on small maps. */
 fc_status fc_conv2d_nchw8c_packed_size(const fc_conv2d_params *p, size_t *bytes);
 fc_status fc_conv2d_nchw8c_pack(const fc_conv2d_params *p, const float *w, const float *bias,
                                 void *packed, size_t packed_bytes);
+fc_status fc_conv2d_nchw8c_run_workspace_size(const fc_conv2d_params *p, int x_blocked,
+                                              size_t *bytes);
 fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const float *x,
-                               const void *packed, size_t packed_bytes, float *y);
+                               const void *packed, size_t packed_bytes, float *y,
+                               void *workspace, size_t workspace_bytes);
 
 /* The naive oracle (src_c/ref/): seven nested loops, bounds tested per tap, no SIMD,
  * one thread. Same layout and semantics as fc_conv2d. */

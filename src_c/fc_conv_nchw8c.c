@@ -8,8 +8,10 @@
  * Per call: OpenMP over output rows x images x groups (rows fastest, so a thread runs one
  * group's weights over consecutive rows); each work item clips the kernel rows against
  * the top/bottom padding and calls the row kernel, which splits the row into border
- * columns and register tiles (fc_conv_nchw8c_kernels.h). No sum is split between
- * threads, so the bits do not depend on the thread count. No workspace. */
+ * columns and register tiles (fc_conv_nchw8c_kernels.h). On small maps a blocked input is
+ * first copied into the workspace with zero columns (uses_padded_input), so no column is
+ * a border one. No sum is split between threads, so the bits do not depend on the thread
+ * count. */
 #include "fc_conv_nchw8c_kernels.h"
 
 #define FC8C_MAGIC 0x6663386363763221ull /* "fc8ccv2!" */
@@ -125,16 +127,57 @@ static void interior_columns(const fc_conv2d_params *p, int64_t *lo, int64_t *hi
     *hi = h > l ? h : 0;
 }
 
-fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const float *x,
-                               const void *packed, size_t packed_bytes, float *y) {
-    if (!p) return FC_EINVAL;
+/* Width of a row of the column-padded input copy: input column iw at iw + pad_left, and
+ * the last tap of the last output column inside. */
+static int64_t padded_width(const fc_conv2d_params *p) {
+    return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
+}
+
+/* Whether a blocked input is first copied with zero columns left and right, so that every
+ * output column is an interior one. A border column runs as a one-column tile, whose two
+ * FMA chains wait on the FMA latency: about 4x an interior column. Worth it when that
+ * costs more than the copy (about one cycle per float copied; a column of an output row
+ * costs Co*Ci*kh*kw/16 cycles at peak), i.e. on small maps with many channels: VGG's
+ * 14x14 layers, not its 224x224 ones. Same rule as the NCHW direct conv. */
+static int uses_padded_input(const fc_conv2d_params *p, int x_blocked) {
+    if (!x_blocked) return 0;
+    int64_t lo, hi;
+    interior_columns(p, &lo, &hi);
+    const int64_t n_border = lo + (p->out_w - hi);
+    if (n_border == 0) return 0;
+    const double cost_col = (double)p->out_channels * (double)p->in_channels *
+                            (double)(p->kernel_h * p->kernel_w) / 16.0;
+    const double border = 2.0 * (double)n_border * (double)p->out_h * cost_col;
+    const double copy = (double)p->in_channels * (double)p->in_h * (double)padded_width(p);
+    return border > copy;
+}
+
+fc_status fc_conv2d_nchw8c_run_workspace_size(const fc_conv2d_params *p, int x_blocked,
+                                              size_t *bytes) {
+    if (!p || !bytes || (x_blocked != 0 && x_blocked != 1)) return FC_EINVAL;
     fc_status st = check_params(p);
     if (st != FC_OK) return st;
-    if (x_blocked != 0 && x_blocked != 1) return FC_EINVAL;
+    *bytes = 0;
+    if (!uses_padded_input(p, x_blocked)) return FC_OK;
+    const int64_t d[5] = {p->batch, (p->in_channels + 7) / 8, p->in_h, padded_width(p), 8};
+    size_t n;
+    if (fc_count(&n, 5, d) || fc_mul_size(n, 4, &n) || fc_add_size(n, FC_ALIGN, bytes))
+        return FC_EOVERFLOW;
+    return FC_OK;
+}
+
+fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const float *x,
+                               const void *packed, size_t packed_bytes, float *y,
+                               void *workspace, size_t workspace_bytes) {
+    if (!p) return FC_EINVAL;
+    size_t need;
+    fc_status st = fc_conv2d_nchw8c_run_workspace_size(p, x_blocked, &need);
+    if (st != FC_OK) return st;
     const blob_header *h = check_blob(p, packed, packed_bytes);
     if (!h) return FC_EINVAL;
     if (p->batch == 0) return FC_OK;
     if (!x || !y) return FC_EINVAL;
+    if (need && (!workspace || workspace_bytes < need)) return FC_ENOMEM;
     const int64_t ci = p->in_channels, co = p->out_channels, g = h->group;
     const int64_t cbi = (ci + 7) / 8, cbo = (co + 7) / 8, ngroups = (co + g - 1) / g;
     const int64_t in_hw = p->in_h * p->in_w, out_hw = p->out_h * p->out_w;
@@ -161,7 +204,20 @@ fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const f
     proto.out_w = p->out_w;
     proto.relu = p->relu;
     interior_columns(p, &proto.int_lo, &proto.int_hi);
-    const int64_t x_image = xd[1] * in_hw, y_image = cbo * 8 * out_hw;
+    const int pad = uses_padded_input(p, x_blocked);
+    const int64_t xw = pad ? padded_width(p) : p->in_w; /* width of the rows read */
+    float *xpad = pad ? (float *)fc_align_ptr(workspace) : NULL;
+    if (pad) {
+        proto.x_block = 8 * p->in_h * xw;
+        proto.x_row = 8 * xw;
+        proto.in_w = xw;
+        proto.pad_left = 0;
+        proto.int_lo = 0;
+        proto.int_hi = p->out_w;
+    }
+    const int64_t x_image = pad ? cbi * proto.x_block : xd[1] * in_hw;
+    const int64_t y_image = cbo * 8 * out_hw;
+    const int64_t pad_rows = pad ? p->batch * cbi * p->in_h : 0;
     const float *wpack = (const float *)((const char *)packed + FC8C_HEADER_BYTES);
     const float *bpack = (const float *)((const char *)packed + FC8C_HEADER_BYTES + h->wbytes);
     const fc_conv8c_row_fn kernel = row_kernel(fc_active_isa());
@@ -173,6 +229,22 @@ fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const f
 #endif
     {
         fc_fpmode fpm = fc_flush_denormals();
+        if (pad_rows) {
+            /* copy each input row (image, block, row) between zero columns */
+            const int64_t left = q.pad_left * 8, row = q.in_w * 8, total = xw * 8;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t r = 0; r < pad_rows; r++) {
+                const float *src = x + r * row;
+                float *dst = xpad + r * total;
+                const int64_t copy = FC_MIN(row, total - left);
+                for (int64_t i = 0; i < left; i++) dst[i] = 0.0f;
+                for (int64_t i = 0; i < copy; i++) dst[left + i] = src[i];
+                for (int64_t i = left + copy; i < total; i++) dst[i] = 0.0f;
+            }   /* the implied barrier: every row is copied before any is read */
+        }
+        const float *xs = pad_rows ? xpad : x;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -186,7 +258,7 @@ fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const f
             fc_conv8c_row r = proto;
             r.kh_count = kh_hi > kh_lo ? kh_hi - kh_lo : 0;
             const int64_t kh0 = r.kh_count ? kh_lo : 0;
-            r.x = x + n * x_image + (r.kh_count ? (ih0 + kh0 * dh) * proto.x_row : 0);
+            r.x = xs + n * x_image + (r.kh_count ? (ih0 + kh0 * dh) * proto.x_row : 0);
             r.w = wpack + gi * ci * proto.w_ci + kh0 * q.kernel_w * g;
             r.bias = bpack + gi * g;
             r.y = y + n * y_image + gi * (g / 8) * proto.y_block + oh * q.out_w * 8;

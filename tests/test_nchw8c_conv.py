@@ -97,6 +97,11 @@ def test_against_float64_reference(kernels, isa, case, from_blocked):
 def test_nchw_and_blocked_input_give_the_same_bits(kernels, isa):
     rng = np.random.default_rng(5)
     x, wt, b = rand(rng, 2, 11, 9, 10), rand(rng, 20, 11, 3, 3), rand(rng, 20)
+    # the blocked input goes through the column-padded copy, the NCHW one through the
+    # one-column border tiles
+    args = (x.shape, wt.shape, (1, 1), (1, 1, 1, 1), (1, 1))
+    assert kernels.conv2d_nchw8c_workspace_bytes(*args, True) > 0
+    assert kernels.conv2d_nchw8c_workspace_bytes(*args, False) == 0
     a = run(kernels, x, wt, b, pads=(1, 1, 1, 1))
     c = run(kernels, x, wt, b, pads=(1, 1, 1, 1), from_blocked=True)
     assert_bitequal(a, c, "NCHW vs NCHW8c input")
