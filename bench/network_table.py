@@ -861,7 +861,8 @@ def main(argv=None):
     say("")
     say(f"- {started}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
         f"{platform.platform()}; whole run {wall / 60:.1f} min")
-    say(f"- fastconv `{fc.__file__}`: **{isa_label(isa())}**; cpu_info `{info}`")
+    say(f"- fastconv `{fc.__file__}`: **{isa_label(isa())}**; activation layout "
+        f"**{fc.plan.layout_default()}** (FASTCONV_LAYOUT); cpu_info `{info}`")
     say(f"- numpy {np.__version__}; onnx {getattr(onnx, '__version__', 'n/a')}; onnxruntime "
         f"{ort.__version__ if ort else why.get('ort')} "
         f"(CPUExecutionProvider, all graph optimisations, intra_op_num_threads = threads, "
