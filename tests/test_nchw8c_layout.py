@@ -149,7 +149,8 @@ def blocked_pools(kernels, x, cfg, threads=1):
     with; avg only without dilation."""
     c = x.shape[1]
     xb = kernels.to_nchw8c(x)
-    k, s, p, d, ceil = cfg["kernel"], cfg["strides"], cfg["pads"], cfg["dilation"], cfg["ceil_mode"]
+    k, s, p, d = cfg["kernel"], cfg["strides"], cfg["pads"], cfg["dilation"]
+    ceil = cfg["ceil_mode"]
     got_m = kernels.max_pool2d_nchw8c(xb, c, k, s, p, d, ceil, threads)
     want_m = ref_to_nchw8c(kernels.max_pool2d(x, k, s, p, d, ceil, threads))
     got_a = want_a = None
@@ -198,8 +199,12 @@ FIXED_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("cfg", FIXED_CONFIGS, ids=lambda c: f"k{c['kernel']}s{c['strides']}"
-                         f"p{c['pads']}d{c['dilation']}c{int(c['ceil_mode'])}i{int(c['count_include_pad'])}")
+def config_id(c):
+    return (f"k{c['kernel']}s{c['strides']}p{c['pads']}d{c['dilation']}"
+            f"c{int(c['ceil_mode'])}i{int(c['count_include_pad'])}")
+
+
+@pytest.mark.parametrize("cfg", FIXED_CONFIGS, ids=config_id)
 @pytest.mark.parametrize("c", [3, 8, 13, 20])
 def test_pools_equal_nchw_kernels(kernels, isa, cfg, c):
     rng = np.random.default_rng(c)
