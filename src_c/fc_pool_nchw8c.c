@@ -11,8 +11,9 @@
  * match the reference). Taps outside the input are skipped rather than read as padding;
  * for max, -inf never changes a result, and for average a sum that starts at +0.0f
  * stays the same when +0.0f is added. The columns whose windows lie inside the input
- * (precomputed range) skip the clipping, and 2x2 / 3x3 windows get constant trip counts
- * (about 2x faster for 2x2: on par with the NCHW AVX2 kernel).
+ * (precomputed range) skip the clipping and go to an interior kernel: with AVX2 one
+ * vector operation per tap (kernels/avx2/fc_f32_pool_nchw8c__avx2.c), else the portable
+ * twin below; both give 2x2 and 3x3 windows constant trip counts.
  *
  * Tail lanes (channels past C in the last block) are stored as 0 explicitly: a window of
  * padding only gives -inf or NaN on every lane.
@@ -39,7 +40,14 @@ typedef struct {
     int64_t blocks;             /* channel blocks, ceil(C / 8) */
     size_t in_plane, out_plane; /* floats of one block: H * W * 8, Ho * Wo * 8 */
     int64_t ow_lo, ow_hi;       /* output columns whose windows lie inside the input */
+    fc_f32_maxpool8c_fn max_int;   /* interior columns: AVX2 kernel or the portable twin */
+    fc_f32_avgpool8c_fn avg_int;
 } geom8;
+
+static void max_interior(const float *x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t step, int64_t nr,
+                         int64_t nc, int64_t n, float *y, int nl);
+static void avg_interior(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr, int64_t nc,
+                         float inv, int64_t n, float *y, int nl);
 
 static void geom8_init(geom8 *g, const fc_pool2d_params *p) {
     g->p = p;
@@ -51,6 +59,9 @@ static void geom8_init(geom8 *g, const fc_pool2d_params *p) {
     const int64_t hi = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
     g->ow_lo = FC_MIN(lo, p->out_w);
     g->ow_hi = FC_MAX(g->ow_lo, hi);
+    const int avx2 = fc_isa_has_avx2(fc_active_isa());
+    g->max_int = avx2 ? fc_f32_maxpool8c_interior__avx2 : max_interior;
+    g->avg_int = avx2 ? fc_f32_avgpool8c_interior__avx2 : avg_interior;
 }
 
 /* Valid input columns [*c0, *c1) (tap indices) of the window of output column ow. */
@@ -85,8 +96,8 @@ static inline void max_window(const float *x, ptrdiff_t rs, ptrdiff_t cs, int64_
         }
 }
 
-/* n outputs whose windows (nr rows, nc columns, all inside the input) start at x + j * step.
- * The common window sizes get constant trip counts, so only the lane loop stays a loop. */
+/* fc_f32_maxpool8c_fn, portable (fc_pool_kernels.h): the common window sizes get
+ * constant trip counts, so only the lane loop stays a loop. */
 static void max_interior(const float *x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t step, int64_t nr,
                          int64_t nc, int64_t n, float *y, int nl) {
     float m[LANES];
@@ -115,7 +126,7 @@ static void max_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int
         if (ow == g->ow_lo && g->ow_hi > ow && nr > 0) {   /* interior columns */
             const ptrdiff_t step = (ptrdiff_t)(p->stride_w * LANES);
             const float *xw = xr + (ow * p->stride_w - p->pad_left) * LANES;
-            max_interior(xw, rs, cs, step, nr, p->kernel_w, g->ow_hi - ow, yr + ow * LANES, nl);
+            g->max_int(xw, rs, cs, step, nr, p->kernel_w, g->ow_hi - ow, yr + ow * LANES, nl);
             ow = g->ow_hi - 1;
             continue;
         }
@@ -148,8 +159,7 @@ static inline void sum_window(const float *x, ptrdiff_t rs, int64_t nr, int64_t 
     }
 }
 
-/* Average of n outputs whose windows (nr rows, nc columns, inside the input) start at
- * x + j * step, times inv; constant trip counts for the common sizes, as max_interior. */
+/* fc_f32_avgpool8c_fn, portable; constant trip counts for the common sizes. */
 static void avg_interior(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr, int64_t nc,
                          float inv, int64_t n, float *y, int nl) {
     float s[LANES];
@@ -183,7 +193,7 @@ static void avg_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int
         if (ow == g->ow_lo && g->ow_hi > ow && nr > 0) {
             /* interior columns: all kw columns inside the input, so one divisor */
             const float *xw = xr + (ow * p->stride_w - p->pad_left) * LANES;
-            avg_interior(xw, rs, (ptrdiff_t)(p->stride_w * LANES), nr, p->kernel_w,
+            g->avg_int(xw, rs, (ptrdiff_t)(p->stride_w * LANES), nr, p->kernel_w,
                          1.0f / (float)(cnt_h * p->kernel_w), g->ow_hi - ow, yr + ow * LANES,
                          nl);
             ow = g->ow_hi - 1;
