@@ -272,14 +272,15 @@ def blocked_pool_configs(draw):
 
 
 @given(cfg=blocked_pool_configs())
-def test_pools_random_configs(kernels, cfg):
+def test_pools_random_configs(kernels, isa, cfg):
+    # scalar: the portable loops; avx2 / avx512: the AVX2 interior kernel
     rng = np.random.default_rng(cfg["seed"])
     x = rand(rng, cfg["n"], cfg["c"], cfg["h"], cfg["w"], lo=-4, hi=4)
     if cfg["seed"] % 3 == 0:
         x[rng.random(x.shape) < 0.05] = np.nan
     what = ", ".join(f"{k}={cfg[k]}" for k in ("n", "c", "h", "w", "kernel", "strides", "pads",
                                                 "dilation", "ceil_mode", "count_include_pad"))
-    check_pools(kernels, x, cfg, what, threads=(cfg["threads"],))
+    check_pools(kernels, x, cfg, f"{what} isa={isa}", threads=(cfg["threads"],))
 
 
 def test_pools_same_bits_for_any_thread_count(kernels, isa):
