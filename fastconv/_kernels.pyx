@@ -771,7 +771,8 @@ cdef cnp.ndarray _blocked(object x, int64_t channels, str where):
     """x as a float32 C-contiguous blocked array [N, ceil(channels/8), H, W, 8]."""
     cdef cnp.ndarray X = _f32(x, 5, "x", where)
     if channels < 1:
-        raise ShapeError(f"{where}: channels must be >= 1, got {channels}")
+        raise ShapeError(f"{where}: channels must be >= 1, got {channels} (x has shape "
+                         f"{tuple(x.shape)})")
     cdef int64_t cb = (channels + 7) // 8
     if X.shape[1] != cb or X.shape[4] != 8:
         raise ShapeError(f"{where}: x has shape {tuple(x.shape)}, but {channels} channels "

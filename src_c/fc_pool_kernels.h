@@ -103,6 +103,22 @@ void fc_f32_avgpool_lanes__avx2(const fc_pool_lanes_geom *g, const float *x, flo
 void fc_f32_maxpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
 void fc_f32_avgpool2x2__avx2(const float *x, float *y, int64_t nq, int64_t ow);
 
+/* NCHW8c pooling (src_c/fc_pool_nchw8c.c, kernels/avx2/fc_f32_pool_nchw8c__avx2.c): n
+ * outputs of one row of a blocked plane whose windows (nr rows, row stride rs; nc columns,
+ * column stride cs; all inside the input) start at x + j * step, each 8 lanes wide, into
+ * y + j * 8, lanes from nl on stored as 0. Max: fc_nanmax_f32 over the taps column-major
+ * from -inf; average: each column summed from 0.0f, the column sums added to 0.0f, times
+ * inv. The driver has a portable twin of each (same operations, same bits). */
+typedef void (*fc_f32_maxpool8c_fn)(const float *x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t step,
+                                    int64_t nr, int64_t nc, int64_t n, float *y, int nl);
+typedef void (*fc_f32_avgpool8c_fn)(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr,
+                                    int64_t nc, float inv, int64_t n, float *y, int nl);
+void fc_f32_maxpool8c_interior__avx2(const float *x, ptrdiff_t rs, ptrdiff_t cs,
+                                     ptrdiff_t step, int64_t nr, int64_t nc, int64_t n,
+                                     float *y, int nl);
+void fc_f32_avgpool8c_interior__avx2(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr,
+                                     int64_t nc, float inv, int64_t n, float *y, int nl);
+
 /* Portable loops shared by both kernel files (the SIMD kernel uses them for the cases it
  * does not specialise, e.g. stride >= 3 or fewer than 8 outputs). */
 static inline void fc_maxpool_v_generic(const float *x, ptrdiff_t rs, int64_t nr, float *v,

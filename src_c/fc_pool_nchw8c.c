@@ -10,7 +10,10 @@
  * fc_max_pool2d / fc_avg_pool2d on the NCHW tensor (fc_pool_kernels.h says why those
  * match the reference). Taps outside the input are skipped rather than read as padding;
  * for max, -inf never changes a result, and for average a sum that starts at +0.0f
- * stays the same when +0.0f is added.
+ * stays the same when +0.0f is added. The columns whose windows lie inside the input
+ * (precomputed range) skip the clipping and go to an interior kernel: with AVX2 one
+ * vector operation per tap (kernels/avx2/fc_f32_pool_nchw8c__avx2.c), else the portable
+ * twin below; both give 2x2 and 3x3 windows constant trip counts.
  *
  * Tail lanes (channels past C in the last block) are stored as 0 explicitly: a window of
  * padding only gives -inf or NaN on every lane.
@@ -37,7 +40,14 @@ typedef struct {
     int64_t blocks;             /* channel blocks, ceil(C / 8) */
     size_t in_plane, out_plane; /* floats of one block: H * W * 8, Ho * Wo * 8 */
     int64_t ow_lo, ow_hi;       /* output columns whose windows lie inside the input */
+    fc_f32_maxpool8c_fn max_int;   /* interior columns: AVX2 kernel or the portable twin */
+    fc_f32_avgpool8c_fn avg_int;
 } geom8;
+
+static void max_interior(const float *x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t step, int64_t nr,
+                         int64_t nc, int64_t n, float *y, int nl);
+static void avg_interior(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr, int64_t nc,
+                         float inv, int64_t n, float *y, int nl);
 
 static void geom8_init(geom8 *g, const fc_pool2d_params *p) {
     g->p = p;
@@ -49,6 +59,9 @@ static void geom8_init(geom8 *g, const fc_pool2d_params *p) {
     const int64_t hi = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
     g->ow_lo = FC_MIN(lo, p->out_w);
     g->ow_hi = FC_MAX(g->ow_lo, hi);
+    const int avx2 = fc_isa_has_avx2(fc_active_isa());
+    g->max_int = avx2 ? fc_f32_maxpool8c_interior__avx2 : max_interior;
+    g->avg_int = avx2 ? fc_f32_avgpool8c_interior__avx2 : avg_interior;
 }
 
 /* Valid input columns [*c0, *c1) (tap indices) of the window of output column ow. */
@@ -83,6 +96,19 @@ static inline void max_window(const float *x, ptrdiff_t rs, ptrdiff_t cs, int64_
         }
 }
 
+/* fc_f32_maxpool8c_fn, portable (fc_pool_kernels.h): the common window sizes get
+ * constant trip counts, so only the lane loop stays a loop. */
+static void max_interior(const float *x, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t step, int64_t nr,
+                         int64_t nc, int64_t n, float *y, int nl) {
+    float m[LANES];
+    for (int64_t j = 0; j < n; j++) {
+        if (nr == 2 && nc == 2) max_window(x + j * step, rs, cs, 2, 2, m);
+        else if (nr == 3 && nc == 3) max_window(x + j * step, rs, cs, 3, 3, m);
+        else max_window(x + j * step, rs, cs, nr, nc, m);
+        store8(y + j * LANES, m, nl);
+    }
+}
+
 /* One output row oh of one block plane: xb, yb = the block's input and output planes. */
 static void max_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int nl) {
     const fc_pool2d_params *p = g->p;
@@ -97,6 +123,13 @@ static void max_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int
     float *yr = yb + (size_t)oh * (size_t)p->out_w * LANES;
     float m[LANES];
     for (int64_t ow = 0; ow < p->out_w; ow++) {
+        if (ow == g->ow_lo && g->ow_hi > ow && nr > 0) {   /* interior columns */
+            const ptrdiff_t step = (ptrdiff_t)(p->stride_w * LANES);
+            const float *xw = xr + (ow * p->stride_w - p->pad_left) * LANES;
+            g->max_int(xw, rs, cs, step, nr, p->kernel_w, g->ow_hi - ow, yr + ow * LANES, nl);
+            ow = g->ow_hi - 1;
+            continue;
+        }
         int64_t c0, c1;
         col_taps(g, ow, dw, &c0, &c1);
         const int64_t ws = ow * p->stride_w - p->pad_left;
@@ -126,6 +159,20 @@ static inline void sum_window(const float *x, ptrdiff_t rs, int64_t nr, int64_t 
     }
 }
 
+/* fc_f32_avgpool8c_fn, portable; constant trip counts for the common sizes. */
+static void avg_interior(const float *x, ptrdiff_t rs, ptrdiff_t step, int64_t nr, int64_t nc,
+                         float inv, int64_t n, float *y, int nl) {
+    float s[LANES];
+    for (int64_t j = 0; j < n; j++) {
+        if (nr == 2 && nc == 2) sum_window(x + j * step, rs, 2, 2, s);
+        else if (nr == 3 && nc == 3) sum_window(x + j * step, rs, 3, 3, s);
+        else sum_window(x + j * step, rs, nr, nc, s);
+        LANE_LOOP
+        for (int l = 0; l < LANES; l++) s[l] *= inv;
+        store8(y + j * LANES, s, nl);
+    }
+}
+
 /* One output row of average pooling (dilation 1); divisors as fc_avg_pool2d's. */
 static void avg_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int nl) {
     const fc_pool2d_params *p = g->p;
@@ -143,6 +190,15 @@ static void avg_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int
     int64_t last_cnt = -1;
     float inv = 0.0f, s[LANES];
     for (int64_t ow = 0; ow < p->out_w; ow++) {
+        if (ow == g->ow_lo && g->ow_hi > ow && nr > 0) {
+            /* interior columns: all kw columns inside the input, so one divisor */
+            const float *xw = xr + (ow * p->stride_w - p->pad_left) * LANES;
+            g->avg_int(xw, rs, (ptrdiff_t)(p->stride_w * LANES), nr, p->kernel_w,
+                         1.0f / (float)(cnt_h * p->kernel_w), g->ow_hi - ow, yr + ow * LANES,
+                         nl);
+            ow = g->ow_hi - 1;
+            continue;
+        }
         int64_t c0, c1;
         col_taps(g, ow, 1, &c0, &c1);
         const int64_t ws = ow * p->stride_w - p->pad_left;

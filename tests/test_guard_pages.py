@@ -77,6 +77,16 @@ for c in cases:
         y_guard = np.concatenate([fc.relu(g).ravel(), fc.softmax(g).ravel(),
                                   fc.global_max_pool2d(g).ravel(),
                                   fc.global_avg_pool2d(g).ravel()])
+    elif c["op"] == "nchw8c":   # reorders and blocked pools (max args, avg args)
+        k, ch = fc._kernels, c["x"][1]
+
+        def blocked_ops(xin, xb):
+            return np.concatenate([k.to_nchw8c(xin).ravel(), k.from_nchw8c(xb, ch).ravel(),
+                                   k.max_pool2d_nchw8c(xb, ch, *c["max"]).ravel(),
+                                   k.avg_pool2d_nchw8c(xb, ch, *c["avg"]).ravel()])
+        xb = k.to_nchw8c(x)
+        y_free = blocked_ops(x, xb)
+        y_guard = blocked_ops(guarded(x), guarded(xb))
     assert np.array_equal(y_free, y_guard, equal_nan=True), c["name"] + " differs"
     print("DONE", c["name"], flush=True)
 '''
@@ -122,6 +132,14 @@ def _cases(isa):
                               threads=t))
         cases.append(dict(name=f"elementwise-t{t}-{isa}", op="elementwise", x=(2, 3, 5, 7),
                           isa=isa, threads=t))
+        for i, (x, mx, av) in enumerate([
+            ((1, 3, 9, 7), ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False),
+             ((3, 3), (1, 1), (1, 1, 1, 1), False, False)),
+            ((2, 13, 18, 17), ((3, 3), (2, 2), (1, 1, 1, 1), (2, 1), True),
+             ((2, 2), (2, 2), (0, 0, 0, 0), True, True)),
+        ]):
+            cases.append(dict(name=f"nchw8c{i}-t{t}-{isa}", op="nchw8c", x=x, max=mx, avg=av,
+                              isa=isa, threads=t))
     return cases
 
 
