@@ -87,6 +87,18 @@ for c in cases:
         xb = k.to_nchw8c(x)
         y_free = blocked_ops(x, xb)
         y_guard = blocked_ops(guarded(x), guarded(xb))
+    elif c["op"] == "conv8c":   # the blocked direct conv, from NCHW and from NCHW8c
+        k, a = fc._kernels, c["args"]
+        w = rng.standard_normal(c["w"]).astype(np.float32)
+        b = rng.standard_normal(c["w"][0]).astype(np.float32)
+
+        def conv8c(xn, xb, w, b):
+            blob = k.conv2d_nchw8c_pack(tuple(xn.shape), w, b, *a)
+            return np.concatenate([k.conv2d_nchw8c_run(xn, blob, w.shape, *a, True).ravel(),
+                                   k.conv2d_nchw8c_run(xb, blob, w.shape, *a).ravel()])
+        xb = k.to_nchw8c(x)
+        y_free = conv8c(x, xb, w, b)
+        y_guard = conv8c(guarded(x), guarded(xb), guarded(w), guarded(b))
     assert np.array_equal(y_free, y_guard, equal_nan=True), c["name"] + " differs"
     print("DONE", c["name"], flush=True)
 '''
@@ -139,6 +151,15 @@ def _cases(isa):
              ((2, 2), (2, 2), (0, 0, 0, 0), True, True)),
         ]):
             cases.append(dict(name=f"nchw8c{i}-t{t}-{isa}", op="nchw8c", x=x, max=mx, avg=av,
+                              isa=isa, threads=t))
+        for i, (x, w, args) in enumerate([
+            # (stride, pads, dilation): border tiles on the right edge; the padded copy
+            # (14x14, many channels); a strided, dilated one with odd channels
+            ((1, 3, 9, 7), (5, 3, 3, 3), ((1, 1), (1, 1, 1, 1), (1, 1))),
+            ((1, 24, 14, 14), (40, 24, 3, 3), ((1, 1), (1, 1, 1, 1), (1, 1))),
+            ((2, 13, 11, 17), (17, 13, 3, 2), ((2, 1), (0, 2, 1, 0), (1, 2))),
+        ]):
+            cases.append(dict(name=f"conv8c{i}-t{t}-{isa}", op="conv8c", x=x, w=w, args=args,
                               isa=isa, threads=t))
     return cases
 
