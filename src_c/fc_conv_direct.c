@@ -27,41 +27,15 @@ static int uses_width_kernel(const fc_conv2d_params *p) {
     return p->out_channels / p->groups < 8;
 }
 
-/* Interior output columns [*lo, *hi): ow*sw - pl >= 0 and ow*sw - pl + (kw-1)*dw <= in_w - 1
- * (*lo == *hi == 0 when there is none). */
-static void interior_columns(const fc_conv2d_params *p, int64_t *lo, int64_t *hi) {
-    const int64_t l = (p->pad_left + p->stride_w - 1) / p->stride_w;
-    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
-    const int64_t h = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
-    *lo = h > l ? l : 0;
-    *hi = h > l ? h : 0;
-}
-
-/* Width of a row of the padded input copy: input column iw is at iw + pad_left, and the
- * last tap of the last output column is inside. */
-static int64_t padded_width(const fc_conv2d_params *p) {
-    return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
-}
-
 /* Channel kernels: copy the input once into a row-padded buffer (zero columns left and
- * right, rows unchanged) so that every output column is computed by unchecked tiles.
- * Worth it when the border columns (which run through the slower checked tile, about 3x
- * the time of an interior column) cost more than the copy (about one cycle per float of
- * the padded input; a column of one output row costs Co/g*Ci/g*kh*kw/16 cycles at peak). */
+ * right, rows unchanged) so that every output column is computed by unchecked tiles, when
+ * that is cheaper than the checked border tiles (fc_conv_padding_pays). */
 static int uses_padded_input(const fc_conv2d_params *p) {
     if (uses_width_kernel(p)) return 0;
 #ifdef FC_DIRECT_FORCE_PAD /* tests: 0 never pads, 1 always pads */
     return FC_DIRECT_FORCE_PAD;
 #endif
-    int64_t lo, hi;
-    interior_columns(p, &lo, &hi);
-    const int64_t n_border = lo + (p->out_w - hi);
-    if (n_border == 0) return 0;
-    const double cost_col = (double)(p->out_channels / p->groups) * (double)p->in_channels *
-                            (double)(p->kernel_h * p->kernel_w) / 16.0;
-    const double border = 2.0 * (double)n_border * (double)p->out_h * cost_col;
-    const double copy = (double)p->in_channels * (double)p->in_h * (double)padded_width(p);
-    return border > copy;
+    return fc_conv_padding_pays(p);
 }
 
 fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p) {
@@ -94,7 +68,7 @@ static fc_status layout(const fc_conv2d_params *p, int with_packing, ws_layout *
         if (fc_count(&l->bpack, 4, bd) || fc_align_size(l->bpack, &l->bpack)) return FC_EOVERFLOW;
     }
     if (uses_padded_input(p)) {
-        const int64_t xd[5] = {p->batch, p->in_channels, p->in_h, padded_width(p),
+        const int64_t xd[5] = {p->batch, p->in_channels, p->in_h, fc_conv_padded_width(p),
                                (int64_t)sizeof(float)};
         if (fc_count(&l->xpad, 5, xd) || fc_align_size(l->xpad, &l->xpad)) return FC_EOVERFLOW;
     }
@@ -150,7 +124,7 @@ fc_status fc_conv2d_direct_packed_size(const fc_conv2d_params *p, size_t *wbytes
 static void layer_constants(const fc_conv2d_params *p, int padded, fc_direct_layer *L) {
     L->cig = p->in_channels / p->groups;
     L->in_h = p->in_h;
-    L->in_w = padded ? padded_width(p) : p->in_w;
+    L->in_w = padded ? fc_conv_padded_width(p) : p->in_w;
     L->kernel_h = p->kernel_h;
     L->kernel_w = p->kernel_w;
     L->stride_w = p->stride_w;
@@ -163,7 +137,7 @@ static void layer_constants(const fc_conv2d_params *p, int padded, fc_direct_lay
         L->int_lo = 0;
         L->int_hi = p->out_w;
     } else {
-        interior_columns(p, &L->int_lo, &L->int_hi);
+        fc_conv_interior_columns(p, &L->int_lo, &L->int_hi);
     }
     L->int_end = fc_direct_interior_end(L, uses_width_kernel(p));
     L->n_edge = L->int_lo + (p->out_w - L->int_end);

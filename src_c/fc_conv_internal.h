@@ -5,6 +5,41 @@
 #define FC_CONV_INTERNAL_H
 #include "fc_internal.h"
 
+/* Geometry shared by the direct convolutions (fc_conv_direct.c on NCHW, fc_conv_nchw8c.c
+ * into NCHW8c). Interior output columns [*lo, *hi): ow*sw - pl >= 0 and
+ * ow*sw - pl + (kw-1)*dw <= in_w - 1 (*lo == *hi == 0 when there is none). */
+static inline void fc_conv_interior_columns(const fc_conv2d_params *p, int64_t *lo,
+                                            int64_t *hi) {
+    const int64_t l = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
+    const int64_t h = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
+    *lo = h > l ? l : 0;
+    *hi = h > l ? h : 0;
+}
+
+/* Width of a row of an input copy padded with zero columns: input column iw is at
+ * iw + pad_left, and the last tap of the last output column is inside. */
+static inline int64_t fc_conv_padded_width(const fc_conv2d_params *p) {
+    return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
+}
+
+/* Whether copying the input once with zero columns (so every output column is an interior
+ * one) costs less than the border columns do: a border column runs through a slower
+ * checked tile, about 3-4x an interior column; the copy costs about one cycle per float;
+ * a column of one output row costs Co/g*Ci*kh*kw/16 cycles at peak. */
+static inline int fc_conv_padding_pays(const fc_conv2d_params *p) {
+    int64_t lo, hi;
+    fc_conv_interior_columns(p, &lo, &hi);
+    const int64_t n_border = lo + (p->out_w - hi);
+    if (n_border == 0) return 0;
+    const double cost_col = (double)(p->out_channels / p->groups) * (double)p->in_channels *
+                            (double)(p->kernel_h * p->kernel_w) / 16.0;
+    const double border = 2.0 * (double)n_border * (double)p->out_h * cost_col;
+    const double copy =
+        (double)p->in_channels * (double)p->in_h * (double)fc_conv_padded_width(p);
+    return border > copy;
+}
+
 /* direct convolution: src_c/fc_conv_direct.c */
 fc_status fc_conv2d_direct_supports(const fc_conv2d_params *p);
 fc_status fc_conv2d_direct_workspace_size(const fc_conv2d_params *p, size_t *bytes);

@@ -12,6 +12,7 @@
  * first copied into the workspace with zero columns (uses_padded_input), so no column is
  * a border one. No sum is split between threads, so the bits do not depend on the thread
  * count. */
+#include "fc_conv_internal.h"
 #include "fc_conv_nchw8c_kernels.h"
 
 #define FC8C_MAGIC 0x6663386363763221ull /* "fc8ccv2!" */
@@ -118,38 +119,13 @@ static const blob_header *check_blob(const fc_conv2d_params *p, const void *pack
     return h;
 }
 
-/* Interior output columns [*lo, *hi): every kw tap inside the row (both 0 if none). */
-static void interior_columns(const fc_conv2d_params *p, int64_t *lo, int64_t *hi) {
-    const int64_t l = (p->pad_left + p->stride_w - 1) / p->stride_w;
-    const int64_t last = p->in_w - 1 + p->pad_left - (p->kernel_w - 1) * p->dilation_w;
-    const int64_t h = last < 0 ? 0 : FC_MIN(p->out_w, last / p->stride_w + 1);
-    *lo = h > l ? l : 0;
-    *hi = h > l ? h : 0;
-}
-
-/* Width of a row of the column-padded input copy: input column iw at iw + pad_left, and
- * the last tap of the last output column inside. */
-static int64_t padded_width(const fc_conv2d_params *p) {
-    return (p->out_w - 1) * p->stride_w + (p->kernel_w - 1) * p->dilation_w + 1;
-}
-
 /* Whether a blocked input is first copied with zero columns left and right, so that every
- * output column is an interior one. A border column runs as a one-column tile, whose two
- * FMA chains wait on the FMA latency: about 4x an interior column. Worth it when that
- * costs more than the copy (about one cycle per float copied; a column of an output row
- * costs Co*Ci*kh*kw/16 cycles at peak), i.e. on small maps with many channels: VGG's
- * 14x14 layers, not its 224x224 ones. Same rule as the NCHW direct conv. */
+ * output column is an interior one: a border column runs as a one-column tile, whose two
+ * FMA chains wait on the FMA latency (about 4x an interior column). The rule of the NCHW
+ * direct conv (fc_conv_padding_pays) picks VGG's 14x14 layers, not its 224x224 ones. An
+ * NCHW input (a first layer, few channels) is never copied. */
 static int uses_padded_input(const fc_conv2d_params *p, int x_blocked) {
-    if (!x_blocked) return 0;
-    int64_t lo, hi;
-    interior_columns(p, &lo, &hi);
-    const int64_t n_border = lo + (p->out_w - hi);
-    if (n_border == 0) return 0;
-    const double cost_col = (double)p->out_channels * (double)p->in_channels *
-                            (double)(p->kernel_h * p->kernel_w) / 16.0;
-    const double border = 2.0 * (double)n_border * (double)p->out_h * cost_col;
-    const double copy = (double)p->in_channels * (double)p->in_h * (double)padded_width(p);
-    return border > copy;
+    return x_blocked && fc_conv_padding_pays(p);
 }
 
 fc_status fc_conv2d_nchw8c_run_workspace_size(const fc_conv2d_params *p, int x_blocked,
@@ -159,7 +135,8 @@ fc_status fc_conv2d_nchw8c_run_workspace_size(const fc_conv2d_params *p, int x_b
     if (st != FC_OK) return st;
     *bytes = 0;
     if (!uses_padded_input(p, x_blocked)) return FC_OK;
-    const int64_t d[5] = {p->batch, (p->in_channels + 7) / 8, p->in_h, padded_width(p), 8};
+    const int64_t d[5] = {p->batch, (p->in_channels + 7) / 8, p->in_h,
+                          fc_conv_padded_width(p), 8};
     size_t n;
     if (fc_count(&n, 5, d) || fc_mul_size(n, 4, &n) || fc_add_size(n, FC_ALIGN, bytes))
         return FC_EOVERFLOW;
@@ -203,9 +180,9 @@ fc_status fc_conv2d_nchw8c_run(const fc_conv2d_params *p, int x_blocked, const f
     proto.y_block = out_hw * 8;
     proto.out_w = p->out_w;
     proto.relu = p->relu;
-    interior_columns(p, &proto.int_lo, &proto.int_hi);
+    fc_conv_interior_columns(p, &proto.int_lo, &proto.int_hi);
     const int pad = uses_padded_input(p, x_blocked);
-    const int64_t xw = pad ? padded_width(p) : p->in_w; /* width of the rows read */
+    const int64_t xw = pad ? fc_conv_padded_width(p) : p->in_w; /* width of the rows read */
     float *xpad = pad ? (float *)fc_align_ptr(workspace) : NULL;
     if (pad) {
         proto.x_block = 8 * p->in_h * xw;

@@ -202,10 +202,7 @@ static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane,
     int64_t r0, r1;
     fc_pool_tap_range(hs, p->kernel_h, 1, p->in_h, &r0, &r1);
     const int64_t nr = r1 - r0;
-    /* rows counted by the divisor: inside the input, or inside [-pad_top, in_h + pad_bottom) */
-    const int64_t cnt_h = p->count_include_pad
-                              ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
-                              : nr;
+    const int64_t cnt_h = fc_pool_avg_rows(p, oh, nr);
     const float *xr = x + (size_t)plane * g->in_plane;
     if (nr > 0) xr += (size_t)(hs + r0) * (size_t)p->in_w;
     if (g->avg3 && nr > 0) {   /* 3 wide, stride 1, pad 1: straight from the input rows */
@@ -332,10 +329,7 @@ static int pool_lanes(const fc_pool2d_params *p, const float *x, float *y, int i
     }
     if (!is_max)   /* the divisors of avg_row / avg_direct, 1.0f / count as inv_count */
         for (int64_t oh = 0; oh < p->out_h; oh++) {
-            const int64_t hs = oh * p->stride_h - p->pad_top;
-            const int64_t cnt_h = p->count_include_pad
-                                      ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
-                                      : nrow[oh];
+            const int64_t cnt_h = fc_pool_avg_rows(p, oh, nrow[oh]);
             for (int64_t ow = 0; ow < p->out_w; ow++)
                 inv[oh * p->out_w + ow] = 1.0f / (float)(cnt_h * fc_pool_avg_cols(p, ow));
         }

@@ -200,6 +200,13 @@ static inline void fc_pool_tap_range(int64_t s, int64_t k, int64_t d, int64_t n,
     *t1 = FC_MAX(*t0, b);
 }
 
+/* Rows of the window of output row oh counted by the divisor, nr of them inside the
+ * input: those, or with count_include_pad those inside [-pad_top, in_h + pad_bottom). */
+static inline int64_t fc_pool_avg_rows(const fc_pool2d_params *p, int64_t oh, int64_t nr) {
+    const int64_t hs = oh * p->stride_h - p->pad_top;
+    return p->count_include_pad ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs : nr;
+}
+
 /* Columns of the window of output column ow counted by the divisor. */
 static inline int64_t fc_pool_avg_cols(const fc_pool2d_params *p, int64_t ow) {
     const int64_t ws = ow * p->stride_w - p->pad_left;

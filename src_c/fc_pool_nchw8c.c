@@ -180,10 +180,7 @@ static void avg_row8(const geom8 *g, const float *xb, float *yb, int64_t oh, int
     int64_t r0, r1;
     fc_pool_tap_range(hs, p->kernel_h, 1, p->in_h, &r0, &r1);
     const int64_t nr = r1 - r0;
-    /* rows counted by the divisor: inside the input, or inside [-pad_top, in_h + pad_bottom) */
-    const int64_t cnt_h = p->count_include_pad
-                              ? FC_MIN(hs + p->kernel_h, p->in_h + p->pad_bottom) - hs
-                              : nr;
+    const int64_t cnt_h = fc_pool_avg_rows(p, oh, nr);
     const ptrdiff_t rs = (ptrdiff_t)(p->in_w * LANES);
     const float *xr = nr > 0 ? xb + (size_t)(hs + r0) * (size_t)p->in_w * LANES : xb;
     float *yr = yb + (size_t)oh * (size_t)p->out_w * LANES;
