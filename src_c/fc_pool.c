@@ -248,11 +248,10 @@ static void avg_row(const pool_geom *g, const float *x, float *y, int64_t plane,
 static void pool_rows(const pool_geom *g, const float *x, float *y, int is_max) {
     const fc_pool2d_params *p = g->p;
     const int64_t items = p->batch * p->channels * p->out_h;
-    /* input elements touched per output row, roughly */
-    const int64_t per_row = FC_MAX((int64_t)1, (int64_t)(g->in_plane / (size_t)p->out_h));
-    const int64_t rows_per_chunk = FC_MAX((int64_t)1, POOL_CHUNK_ELEMS / per_row);
-    const int64_t chunks = (items + rows_per_chunk - 1) / rows_per_chunk;
-    const int nt = (int)FC_MIN((int64_t)p->num_threads, chunks / 2 + 1);
+    const fc_pool_split sp = fc_pool_split_rows(items, g->in_plane, p->out_h, POOL_CHUNK_ELEMS,
+                                                p->num_threads);
+    const int64_t rows_per_chunk = sp.rows_per_chunk, chunks = sp.chunks;
+    const int nt = sp.threads;
     (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)

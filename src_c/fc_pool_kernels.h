@@ -200,6 +200,25 @@ static inline void fc_pool_tap_range(int64_t s, int64_t k, int64_t d, int64_t n,
     *t1 = FC_MAX(*t0, b);
 }
 
+/* The OpenMP split of a pooling call over `items` output rows, each reading about
+ * in_plane / out_h input floats: chunks of rows of about `elems` input floats each, handed
+ * out dynamically, and a team of at most one thread per two chunks (a call with little
+ * work stays on one thread). */
+typedef struct {
+    int64_t rows_per_chunk, chunks;
+    int threads;
+} fc_pool_split;
+
+static inline fc_pool_split fc_pool_split_rows(int64_t items, size_t in_plane, int64_t out_h,
+                                               int64_t elems, int num_threads) {
+    fc_pool_split s;
+    const int64_t per_row = FC_MAX((int64_t)1, (int64_t)(in_plane / (size_t)out_h));
+    s.rows_per_chunk = FC_MAX((int64_t)1, elems / per_row);
+    s.chunks = (items + s.rows_per_chunk - 1) / s.rows_per_chunk;
+    s.threads = (int)FC_MIN((int64_t)num_threads, s.chunks / 2 + 1);
+    return s;
+}
+
 /* Rows of the window of output row oh counted by the divisor, nr of them inside the
  * input: those, or with count_include_pad those inside [-pad_top, in_h + pad_bottom). */
 static inline int64_t fc_pool_avg_rows(const fc_pool2d_params *p, int64_t oh, int64_t nr) {
