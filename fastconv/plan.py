@@ -229,6 +229,7 @@ class BlockedConvStep(ConvStep):
     algorithm is "auto" or "direct" only (ExecutionPlan decides); no pool is fused."""
 
     layout = "nchw8c"
+    x_blocked = False   # whether the input is blocked too (set by ExecutionPlan)
 
     def _pack(self) -> None:
         try:
@@ -249,10 +250,9 @@ class BlockedConvStep(ConvStep):
         return self._blob()
 
     def workspace_bytes(self, batch: int, threads: int) -> int:
-        x_blocked = self.inputs[0].endswith("@nchw8c")
         return _kernels.conv2d_nchw8c_workspace_bytes((batch,) + self.x_shape1[1:],
                                                       self.w_shape, self.stride, self.pads,
-                                                      self.dilation, x_blocked)
+                                                      self.dilation, self.x_blocked)
 
     def __call__(self, env, workspace, threads):
         _kernels.conv2d_nchw8c_run(env[self.inputs[0]], self._blob(), self.w_shape,
@@ -538,6 +538,8 @@ class ExecutionPlan:
         def produce_blocked(step: Step) -> None:
             out = step.output
             name = out + "@nchw8c"
+            while name in self.shapes:      # a node of the model may bear that name
+                name += "'"
             self.shapes[name] = blocked_shape(self.shapes[out])
             blocked[out] = name
             step.output = name
@@ -549,6 +551,7 @@ class ExecutionPlan:
                     need_nchw(step.inputs[0])
                 else:
                     step.inputs = (src,)
+                    step.x_blocked = True
                 produce_blocked(step)
             elif src is not None and (isinstance(step, ReluStep) or
                                       (isinstance(step, PoolStep) and not step.one_d)):

@@ -183,3 +183,16 @@ def test_nan_propagates_through_the_blocked_layout():
     x[1, 0, 5, 5] = np.nan
     y = m(x)
     assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
+
+
+def test_a_node_named_like_a_blocked_twin():
+    nodes = [("c1", L.Conv2d(3, 8, 3, padding=1, seed=1), "input"),
+             ("c1@nchw8c", L.Conv2d(8, 8, 3, padding=1, seed=2), "c1"),
+             ("c2", L.Conv2d(8, 5, 3, padding=1, seed=3), "c1@nchw8c")]
+    m = Model(nodes, {"input": (3, 9, 9)}, ["c2"], name="names")
+    x = rand(np.random.default_rng(9), 2, 3, 9, 9)
+    ref = m(x)
+    m.layout = "nchw8c"
+    outs = [s.output for s in m.plan.steps]
+    assert len(set(outs)) == len(outs)
+    assert_close(m(x), ref, what="a node named c1@nchw8c")
