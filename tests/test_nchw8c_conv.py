@@ -190,3 +190,17 @@ def test_errors(kernels, fc):
     with pytest.raises(fc.ShapeError):
         kernels.conv2d_nchw8c_run(x, blob, wt.shape, (1, 1), (0, 0, 0, 0), (1, 1),
                                   out=np.empty((1, 8, 4, 4), np.float32))
+
+
+@pytest.mark.parametrize("case", CASES[:6], ids=lambda c: "x".join(map(str, c[:5])))
+def test_against_torch(kernels, case):
+    torch = pytest.importorskip("torch", reason="PyTorch (CPU) not installed: pip install torch==2.13.0")
+    n, ci, co, h, w, k, s, pads, d = case
+    rng = np.random.default_rng(ci + 7 * co)
+    x, wt, b = rand(rng, n, ci, h, w), rand(rng, co, ci, *k), rand(rng, co)
+    t, l, bo, r = pads
+    xt = torch.nn.functional.pad(torch.from_numpy(x), (l, r, t, bo))
+    ref = torch.nn.functional.conv2d(xt, torch.from_numpy(wt), torch.from_numpy(b),
+                                     stride=s, dilation=d).numpy()
+    y = run(kernels, x, wt, b, s, pads, d, from_blocked=True)
+    assert_close(unblocked(y, co), ref, what=f"nchw8c conv vs torch {case}")

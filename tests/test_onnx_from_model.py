@@ -82,8 +82,11 @@ def test_initializers_are_the_named_params_bit_for_bit():
     assert proto.opset_import[0].version == X.OPSET == 17
 
 
-def test_cifar_vgg_matches_ort():
-    _check(fc.models.cifar_vgg(seed=2), batches=(2,))
+@pytest.mark.parametrize("layout", ["nchw", "nchw8c"])
+def test_cifar_vgg_matches_ort(layout):
+    m = fc.models.cifar_vgg(seed=2)
+    m.layout = layout                    # NCHW8c: blocked direct convs and pools
+    _check(m, batches=(2,))
 
 
 def test_cifar_vgg_batch_norm_with_trained_like_statistics_matches_ort():
@@ -102,7 +105,8 @@ def test_cifar_vgg_batch_norm_with_trained_like_statistics_matches_ort():
     assert sum(n.op_type == "BatchNormalization" for n in proto.graph.node) == 13
 
 
-def test_other_layers_match_ort():
+@pytest.mark.parametrize("layout", ["nchw", "nchw8c"])
+def test_other_layers_match_ort(layout):
     # strided / dilated / asymmetric-padded conv, average pooling both ways, dropout,
     # identity, leaky relu, global pooling, a branch with Add and Concat, a Reshape
     nodes = [
@@ -124,6 +128,7 @@ def test_other_layers_match_ort():
         ("sm", L.Softmax(axis=-1), "fc"),
     ]
     m = fc.Model(nodes, {"x": (3, 13, 11)}, ["sm", "gap"], name="mixed")
+    m.layout = layout
     proto = X.model_to_onnx(m)
     assert "Dropout" not in [n.op_type for n in proto.graph.node]
     sess = _session(proto)
