@@ -194,7 +194,8 @@ def test_errors(kernels, fc):
 
 @pytest.mark.parametrize("case", CASES[:6], ids=lambda c: "x".join(map(str, c[:5])))
 def test_against_torch(kernels, case):
-    torch = pytest.importorskip("torch", reason="PyTorch (CPU) not installed: pip install torch==2.13.0")
+    torch = pytest.importorskip("torch", reason="PyTorch (CPU) not installed: "
+                                "pip install torch==2.13.0")
     n, ci, co, h, w, k, s, pads, d = case
     rng = np.random.default_rng(ci + 7 * co)
     x, wt, b = rand(rng, n, ci, h, w), rand(rng, co, ci, *k), rand(rng, co)
