@@ -1,9 +1,10 @@
 """The direct convolution into NCHW8c against the NCHW algorithms, on VGG-16's 3x3 layers.
 
 Every layer prepacked, batch 1, bias + ReLU, outputs and workspaces preallocated, timed
-interleaved in one process (medians of --rounds calls each): the blocked conv from a blocked input (from the NCHW image for the
-3-channel first layer) against direct, im2col and winograd on NCHW. Prints ms and
-GFLOP/s (direct-equivalent: 2 x MACs of the direct conv).
+interleaved in one process (medians of --rounds calls each): the blocked conv from a
+blocked input (from the NCHW image for the 3-channel first layer) against direct, im2col
+and winograd on NCHW. Prints ms and GFLOP/s (direct-equivalent: 2 x MACs of the direct
+conv).
 
     python scripts/bench_nchw8c_conv.py --threads 1 --rounds 7
 """
