@@ -620,8 +620,6 @@ def conv2d_nchw8c_run(x, blob, tuple w_shape, stride, pads, dilation, bint relu=
     cdef size_t pbytes, nbytes
     xs, blocked = _nchw8c_x_shape(x, w_shape, "conv2d_nchw8c_run")
     X = _f32(x, 5 if blocked else 4, "x", "conv2d_nchw8c_run")
-    if not blocked:
-        xs = tuple(x.shape)
     _conv_params(&p, xs, w_shape, stride, pads, dilation, 1, relu,
                  _num_threads if num_threads is None else num_threads)
     _check(fc_conv2d_check(&p), "conv2d")

@@ -566,7 +566,6 @@ class ExecutionPlan:
         for o in self.output_names:
             need_nchw(o)
         self.steps = steps
-        self.blocked_tensors = dict(blocked)
 
     def _is_maxpool2(self, node, in_shape) -> bool:
         """Whether a MaxPool2d node is the 2x2 stride-2 pool without padding or dilation
